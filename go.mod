@@ -1,0 +1,3 @@
+module github.com/scopegate/scopegate
+
+go 1.26.8

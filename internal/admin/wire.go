@@ -1,0 +1,125 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/scopegate/scopegate/internal/apikey"
+)
+
+// The JSON shapes of the admin API. They are the contract with the CLI,
+// scripts and the console: fields are added, never renamed or removed.
+
+// PrincipalRequest is the body of POST /admin/v1/principals.
+type PrincipalRequest struct {
+	ID       string         `json:"id"`
+	Kind     string         `json:"kind,omitempty"`
+	Audience string         `json:"audience,omitempty"`
+	Team     string         `json:"team,omitempty"`
+	Scopes   []string       `json:"scopes"`
+	Limits   *apikey.Limits `json:"limits,omitempty"`
+}
+
+// PrincipalPatch is the body of PATCH /admin/v1/principals/{id}; absent
+// fields are left alone.
+type PrincipalPatch struct {
+	Kind     *string        `json:"kind,omitempty"`
+	Audience *string        `json:"audience,omitempty"`
+	Team     *string        `json:"team,omitempty"`
+	Scopes   *[]string      `json:"scopes,omitempty"`
+	Limits   *apikey.Limits `json:"limits,omitempty"`
+}
+
+// Principal is a principal as the API shows it.
+type Principal struct {
+	ID        string        `json:"id"`
+	Kind      string        `json:"kind"`
+	Audience  string        `json:"audience"`
+	Team      string        `json:"team"`
+	Scopes    []string      `json:"scopes"`
+	Status    string        `json:"status"`
+	Limits    apikey.Limits `json:"limits"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
+	CreatedBy string        `json:"created_by,omitempty"`
+	UpdatedBy string        `json:"updated_by,omitempty"`
+}
+
+// KeyRequest is the body of POST /admin/v1/keys. TTL is a Go duration
+// ("720h", "20m"); it and ExpiresAt are alternatives.
+type KeyRequest struct {
+	Principal string         `json:"principal"`
+	Name      string         `json:"name,omitempty"`
+	Kind      string         `json:"kind,omitempty"` // "data" (default) or "admin"
+	Scopes    []string       `json:"scopes"`
+	Env       string         `json:"env,omitempty"`
+	TTL       string         `json:"ttl,omitempty"`
+	ExpiresAt *time.Time     `json:"expires_at,omitempty"`
+	NotBefore *time.Time     `json:"not_before,omitempty"`
+	CIDRs     []string       `json:"cidrs,omitempty"`
+	Limits    *apikey.Limits `json:"limits,omitempty"`
+}
+
+// KeyPatch is the body of PATCH /admin/v1/keys/{id}; absent fields are
+// left alone.
+type KeyPatch struct {
+	Name      *string        `json:"name,omitempty"`
+	Scopes    *[]string      `json:"scopes,omitempty"`
+	ExpiresAt *time.Time     `json:"expires_at,omitempty"`
+	CIDRs     *[]string      `json:"cidrs,omitempty"`
+	Limits    *apikey.Limits `json:"limits,omitempty"`
+}
+
+// RotateRequest is the body of POST /admin/v1/keys/{id}/rotate. Grace is a
+// Go duration; absent means the configured default, "0s" means the old key
+// stops at once.
+type RotateRequest struct {
+	Grace *string `json:"grace,omitempty"`
+}
+
+// Key is a key record as the API shows it. Key, the key itself, is set only
+// in the answer to a create or a rotate, and is never shown again.
+type Key struct {
+	ID          string        `json:"id"`
+	Kind        string        `json:"kind"` // "data" or "admin"
+	Name        string        `json:"name"`
+	Principal   string        `json:"principal"`
+	Scopes      []string      `json:"scopes"`
+	Env         string        `json:"env"`
+	Status      string        `json:"status"`
+	NotBefore   *time.Time    `json:"not_before,omitempty"`
+	ExpiresAt   time.Time     `json:"expires_at"`
+	CIDRs       []string      `json:"cidrs"`
+	Limits      apikey.Limits `json:"limits"`
+	Last4       string        `json:"last4"`
+	RotatedFrom string        `json:"rotated_from,omitempty"`
+	ReplacedBy  string        `json:"replaced_by,omitempty"`
+	LastUsedAt  *time.Time    `json:"last_used_at,omitempty"`
+	CreatedAt   time.Time     `json:"created_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+	RevokedAt   *time.Time    `json:"revoked_at,omitempty"`
+	CreatedBy   string        `json:"created_by,omitempty"`
+	UpdatedBy   string        `json:"updated_by,omitempty"`
+	RevokedBy   string        `json:"revoked_by,omitempty"`
+	Key         string        `json:"key,omitempty"`
+}
+
+// List is the shape of every list answer. Next is the cursor to pass as
+// ?after= for the following page; empty on the last page.
+type List[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next"`
+}
+
+// ErrorBody is the shape of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail describes an error: its type ("invalid_request",
+// "unauthorized", "forbidden", "not_found", "conflict", "internal",
+// "unavailable"), a message for people, and on validation errors the field.
+type ErrorDetail struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
