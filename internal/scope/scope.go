@@ -23,6 +23,7 @@ package scope
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxLen is the longest scope string Parse accepts. Scopes are stored with
@@ -158,7 +159,7 @@ func checkFeature(s, f string) error {
 		c := f[i]
 		ok := isLowerAlnum(c) || (i > 0 && (c == '.' || c == '_' || c == '-'))
 		if !ok {
-			return syntaxError(s, fmt.Sprintf("feature name %q: character %q at position %d: feature names are lower-case letters, digits, '.', '_' and '-', starting with a letter or digit", f, c, i+1))
+			return syntaxError(s, fmt.Sprintf("feature name %q: %s: feature names are lower-case letters, digits, '.', '_' and '-', starting with a letter or digit", f, badChar(f, i)))
 		}
 	}
 	return nil
@@ -179,10 +180,22 @@ func parsePattern(s, p string) (Pattern, error) {
 			if c == '*' {
 				return Pattern{}, syntaxError(s, fmt.Sprintf("resource %q: '*' is allowed only at the end", p))
 			}
-			return Pattern{}, syntaxError(s, fmt.Sprintf("resource %q: character %q at position %d: resources are letters, digits, '.', '_', '-', '/' and ':', starting with a letter or digit", p, c, i+1))
+			return Pattern{}, syntaxError(s, fmt.Sprintf("resource %q: %s: resources are letters, digits, '.', '_', '-', '/' and ':', starting with a letter or digit", p, badChar(p, i)))
 		}
 	}
 	return Pattern{Name: name, Prefix: prefix}, nil
+}
+
+// badChar describes the offending character at s[i] for an error message.
+// It decodes the whole rune, so "é" is not reported as its first byte.
+// Every byte before i is ASCII (or Parse would have stopped there), so i+1 is
+// the character's position as people count.
+func badChar(s string, i int) string {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("byte %#02x (not UTF-8) at position %d", s[i], i+1)
+	}
+	return fmt.Sprintf("character %q at position %d", r, i+1)
 }
 
 func isLowerAlnum(c byte) bool { return ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') }

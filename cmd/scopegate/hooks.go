@@ -1,0 +1,23 @@
+package main
+
+import "time"
+
+// testHooks lets in-process tests steer and observe a server started by
+// run: an injected clock, and the addresses and first admin key once the
+// listeners are up. main never sets it.
+type testHooks struct {
+	// now replaces time.Now everywhere the server reads the clock.
+	now func() time.Time
+	// started, if not nil, receives one serveInfo when serve is ready.
+	started chan<- serveInfo
+}
+
+// serveInfo is what a started server tells a test.
+type serveInfo struct {
+	// DataAddr and AdminAddr are the bound listener addresses (host:port).
+	DataAddr  string
+	AdminAddr string
+	// AdminKey is the first admin key when serve initialized the data
+	// directory itself, else empty.
+	AdminKey string
+}

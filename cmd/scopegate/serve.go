@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/scopegate/scopegate/internal/admin"
+	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/config"
+	"github.com/scopegate/scopegate/internal/proxy"
+)
+
+// lastUsedInterval is how often key last-use times are written: one batch
+// per interval instead of one write per request.
+const lastUsedInterval = 10 * time.Second
+
+func newServeCmd(e *env) *cobra.Command {
+	var f serverFlags
+	var listen, adminListen string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway: the data plane and the admin API",
+		Long: `serve runs the data plane (default :8080) and the admin API (default
+127.0.0.1:8081). With no config file it runs in embedded mode on
+./scopegate-data. On a data directory that has no principals yet it creates
+the first admin principal and prints its admin key once on stderr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(e)
+			if err != nil {
+				return err
+			}
+			if listen != "" {
+				cfg.Listen = listen
+			}
+			if adminListen != "" {
+				cfg.AdminListen = adminListen
+			}
+			return serve(cmd.Context(), e, cfg)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&listen, "listen", "", "data plane address (default :8080)")
+	cmd.Flags().StringVar(&adminListen, "admin-listen", "", "admin API address (default 127.0.0.1:8081)")
+	return cmd
+}
+
+func serve(ctx context.Context, e *env, cfg *config.Config) error {
+	logger := newLogger(e.stderr, cfg.Log.Level)
+	s, err := openStack(ctx, e, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	var firstKey apikey.Secret
+	switch secret, err := s.bootstrap(ctx); {
+	case errors.Is(err, errInitialized):
+	case err != nil:
+		return err
+	default:
+		firstKey = secret
+		fmt.Fprintf(e.stderr, "\nscopegate: created the first admin principal %q. Its admin key, shown once:\n\n    %s\n\nStore it now; it cannot be shown again. Use it as SCOPEGATE_ADMIN_KEY.\n\n",
+			bootstrapPrincipal, secret.Reveal())
+	}
+
+	dataLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("data plane listen: %w", err)
+	}
+	defer dataLn.Close()
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		return fmt.Errorf("admin listen: %w", err)
+	}
+	defer adminLn.Close()
+
+	lastUsed := apikey.NewLastUsed(s.store, logger)
+	ready := func(ctx context.Context) error {
+		_, err := s.store.Principals(ctx, apikey.PrincipalFilter{Limit: 1})
+		return err
+	}
+	dataSrv := newServer(proxy.NewHandler(logger, s.verifier, lastUsed, s.now), logger)
+	adminSrv := newServer(admin.NewHandler(logger, s.issuer, s.verifier, ready), logger)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveUntilDone(gctx, dataSrv, dataLn) })
+	g.Go(func() error { return serveUntilDone(gctx, adminSrv, adminLn) })
+	g.Go(func() error { lastUsed.Run(gctx, lastUsedInterval); return nil })
+
+	logger.Info("scopegate serving", "data_plane", dataLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"store", cfg.Store.Driver, "data_dir", cfg.DataDir)
+	if e.hooks != nil && e.hooks.started != nil {
+		e.hooks.started <- serveInfo{DataAddr: dataLn.Addr().String(), AdminAddr: adminLn.Addr().String(), AdminKey: firstKey.Reveal()}
+	}
+	err = g.Wait()
+	logger.Info("scopegate stopped")
+	return err
+}
+
+func newServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// serveUntilDone serves on ln until ctx is done, then shuts down, letting
+// requests in flight finish for up to 15 seconds.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

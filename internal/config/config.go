@@ -1,0 +1,314 @@
+// Package config loads and validates scopegate's configuration file.
+//
+// The file is YAML and parsed strictly: an unknown field or a value of the
+// wrong type is an error that names its line. Values may refer to the
+// environment as ${NAME}, which is how secrets (database passwords,
+// provider keys) stay out of the file; a reference to an unset variable is
+// an error, not an empty string.
+//
+// Load returns a validated *Config with every default filled in, so the
+// rest of scopegate never checks for zero values. No file at all is a valid
+// configuration: the embedded mode on ./scopegate-data.
+//
+// See docs/configuration.md for every field.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults.
+const (
+	DefaultListen      = ":8080"
+	DefaultAdminListen = "127.0.0.1:8081"
+	DefaultDataDir     = "./scopegate-data"
+)
+
+// Config is scopegate's configuration.
+type Config struct {
+	// Listen is the data plane's address.
+	Listen string `yaml:"listen"`
+	// AdminListen is the admin API's address. It defaults to loopback: the
+	// admin API should be reached through an operator's own network path.
+	AdminListen string `yaml:"admin_listen"`
+	// DataDir holds the pepper, the SQLite store and the audit log.
+	DataDir string `yaml:"data_dir"`
+	Store   Store  `yaml:"store"`
+	Keys    Keys   `yaml:"keys"`
+	Log     Log    `yaml:"log"`
+}
+
+// Store selects where keys and principals live.
+type Store struct {
+	// Driver is "sqlite" (default; a file in the data directory) or
+	// "postgres".
+	Driver string `yaml:"driver"`
+	// DSN is the PostgreSQL connection string, usually "${SCOPEGATE_PG_DSN}".
+	DSN string `yaml:"dsn"`
+}
+
+// Keys holds the lifetime rules for keys.
+type Keys struct {
+	// DefaultTTL is the lifetime of a key created without one (90d).
+	DefaultTTL Duration `yaml:"default_ttl"`
+	// MaxTTL is the longest lifetime a key may have (365d).
+	MaxTTL Duration `yaml:"max_ttl"`
+	// RotationGrace is how long a rotated key keeps working by default (24h).
+	RotationGrace Duration `yaml:"rotation_grace"`
+}
+
+// Log configures the JSON log on stderr.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+}
+
+// Default returns the configuration used when there is no file.
+func Default() *Config {
+	c := &Config{}
+	c.setDefaults()
+	return c
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.AdminListen == "" {
+		c.AdminListen = DefaultAdminListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = "sqlite"
+	}
+	if c.Keys.DefaultTTL == 0 {
+		c.Keys.DefaultTTL = Duration(90 * 24 * time.Hour)
+	}
+	if c.Keys.MaxTTL == 0 {
+		c.Keys.MaxTTL = Duration(365 * 24 * time.Hour)
+	}
+	if c.Keys.RotationGrace == 0 {
+		c.Keys.RotationGrace = Duration(24 * time.Hour)
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+}
+
+// Load reads the file at path, expands ${NAME} references with getenv,
+// parses it strictly, fills in defaults and validates it. An empty path
+// means no file: the defaults.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(b, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse is Load for the file's contents.
+func Parse(b []byte, getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, cleanYAMLError(err)
+	}
+	if len(doc.Content) > 0 {
+		// Unknown fields are checked on the tree, before expansion, so the
+		// error names the line the operator wrote; values are expanded in
+		// the tree, so a secret containing ':' or '#' stays one string.
+		if err := checkFields(doc.Content[0], reflect.TypeFor[Config](), ""); err != nil {
+			return nil, err
+		}
+		if err := expandNode(doc.Content[0], getenv); err != nil {
+			return nil, err
+		}
+		if err := doc.Decode(c); err != nil {
+			return nil, cleanYAMLError(err)
+		}
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func cleanYAMLError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+	return errors.New(msg)
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// checkFields reports the first mapping key in n that the type t has no
+// field for, with its line and dotted path.
+func checkFields(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name != "" && name != "-" {
+				fields[name] = f.Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			ft, ok := fields[k.Value]
+			if !ok {
+				return fmt.Errorf("line %d: unknown field %q in %s", k.Line, k.Value, section(path))
+			}
+			if err := checkFields(v, ft, join(path, k.Value)); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkFields(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for _, item := range n.Content {
+			if err := checkFields(item, t.Elem(), path+"[]"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func section(path string) string {
+	if path == "" {
+		return "the top level"
+	}
+	return path
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandNode replaces ${NAME} in every scalar under n with the variable's
+// value. An unset or empty variable is an error naming its line: a missing
+// secret must stop the start, not become an empty credential.
+func expandNode(n *yaml.Node, getenv func(string) string) error {
+	if n.Kind == yaml.ScalarNode {
+		var errs []error
+		orig := n.Value
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := envRef.FindStringSubmatch(m)[1]
+			v := getenv(name)
+			if v == "" {
+				errs = append(errs, fmt.Errorf("line %d: environment variable %s is not set", n.Line, name))
+			}
+			return v
+		})
+		if n.Style == 0 && strings.Contains(orig, "${") {
+			n.Tag = "" // let a plain ${PORT} resolve to a number again
+		}
+		return errors.Join(errs...)
+	}
+	var errs []error
+	for _, c := range n.Content {
+		errs = append(errs, expandNode(c, getenv))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks values that parse but make no sense.
+func (c *Config) Validate() error {
+	var errs []error
+	switch c.Store.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Store.DSN == "" {
+			errs = append(errs, errors.New("store.dsn: required when store.driver is postgres"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("store.driver: %q is not sqlite or postgres", c.Store.Driver))
+	}
+	if c.Keys.DefaultTTL < 0 || c.Keys.MaxTTL < 0 || c.Keys.RotationGrace < 0 {
+		errs = append(errs, errors.New("keys: durations must not be negative"))
+	}
+	if c.Keys.DefaultTTL > c.Keys.MaxTTL {
+		errs = append(errs, fmt.Errorf("keys.default_ttl %s is longer than keys.max_ttl %s", c.Keys.DefaultTTL, c.Keys.MaxTTL))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	return errors.Join(errs...)
+}
+
+// Duration is a time.Duration that reads Go durations ("24h", "20m") and
+// whole days ("90d").
+type Duration time.Duration
+
+// ParseDuration parses a Go duration or a number of days such as "90d".
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseInt(days, 10, 32)
+		if err != nil || n < 0 || n > 100*365 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (use e.g. 90d, 24h, 20m)", s)
+	}
+	return d, nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// String formats d, in days when it is a whole number of them.
+func (d Duration) String() string {
+	td := time.Duration(d)
+	if td != 0 && td%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
+	}
+	return td.String()
+}
