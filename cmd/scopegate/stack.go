@@ -176,4 +176,3 @@ func (s *stack) bootstrap(ctx context.Context) (apikey.Secret, error) {
 	}
 	return secret, nil
 }
-

@@ -53,13 +53,13 @@ type Key struct {
 	// ReplacedBy is the key that replaced this one in a rotation; a key is
 	// rotated at most once.
 	ReplacedBy ID
-	LastUsedAt  time.Time
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	RevokedAt   time.Time
-	CreatedBy   string
-	UpdatedBy   string
-	RevokedBy   string
+	LastUsedAt time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	RevokedAt  time.Time
+	CreatedBy  string
+	UpdatedBy  string
+	RevokedBy  string
 }
 
 // Usable reports why k may not be used at time now, or nil if it may. It

@@ -248,4 +248,3 @@ func (s *Scope) UnmarshalText(b []byte) error {
 	*s = v
 	return nil
 }
-

@@ -1,0 +1,72 @@
+// Package admin is the admin REST API: principals and keys under
+// /admin/v1/, an OpenAPI document, and the /healthz and /readyz probes. It
+// is served on its own listener (default 127.0.0.1:8081), apart from the
+// data plane, by the http.Handler that [NewHandler] returns.
+//
+// The package is an adapter: it turns HTTP requests into calls on an
+// [apikey.Issuer], which owns every business rule (ceilings, lifetimes,
+// roles and reach, rotation, idempotency), and turns the results back into
+// the JSON shapes of wire.go. It decides nothing about keys itself.
+//
+// # Routes
+//
+// Every route is one line of the table in routes.go, which both the
+// ServeMux and the test that compares the routes with openapi.json read.
+// The OpenAPI 3 document is served at GET /admin/v1/openapi.json without
+// authentication: it describes the API, not any data in it.
+//
+// # Authentication
+//
+// Every /admin/v1/ route except the OpenAPI document needs exactly one
+// credential, "Authorization: Bearer sga_…", an admin key. Data-plane keys
+// (sgk_) are refused with their own message; an unknown key id and a wrong
+// secret get the same answer. The key's roles, intersected with its
+// principal's ceiling, become the [apikey.Actor] the Issuer checks. The
+// presented credential never appears in an answer or a log line; the key id
+// does appear in logs, as everywhere else in scopegate.
+//
+// # Errors
+//
+// Every error answer is {"error":{"type","message","field"}} ([ErrorBody]),
+// built by writeError in errors.go, the one place that maps errors to
+// statuses:
+//
+//	400 invalid_request  bad JSON, unknown field, bad value (field names it)
+//	401 unauthorized     missing, malformed, unknown or unusable admin key
+//	403 forbidden        the caller's roles do not allow the operation
+//	404 not_found        no such object, or one outside the caller's reach
+//	405 invalid_request  the path exists but not for this method
+//	409 conflict         duplicate id, revoked key, key already rotated,
+//	                     Idempotency-Key reused for another request
+//	413 invalid_request  body larger than 1 MiB
+//	415 invalid_request  body without Content-Type: application/json
+//	500 internal         anything else; details only in the log
+//	503 unavailable      the key store could not be asked (fail closed), or
+//	                     /readyz is not ready
+//
+// Objects outside the caller's reach are 404, never 403, so that ids do not
+// leak; 403 is kept for operations the caller's roles never allow, such as a
+// keys:team admin creating a principal.
+//
+// # Request bodies
+//
+// Bodies are decoded strictly: Content-Type application/json, at most
+// 1 MiB, exactly one JSON object, no unknown fields. Durations ("ttl",
+// "grace") are Go durations ("720h", "20m", "0s") and may also start with a
+// whole number of days: "90d", "1d12h".
+//
+// # Lists
+//
+// GET /admin/v1/principals and GET /admin/v1/keys take the query
+// parameters principal (keys only), team, status, after and limit (1 to
+// 500, default 500), and answer {"items":[…],"next":"…"}. Pass next as
+// after to get the following page; it is empty on the last page. Unknown
+// parameters are refused, so a typo does not silently widen a list.
+//
+// # Rotation
+//
+// POST /admin/v1/keys/{id}/rotate with an Idempotency-Key header may be
+// retried safely: a retry answers 201 with the same key record and the same
+// key text, exactly as the first answer, and creates no second key. The
+// same header value sent for a different key is a 409.
+package admin

@@ -1,0 +1,49 @@
+package admin
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/scopegate/scopegate/internal/apikey"
+)
+
+// route is one line of the API: a method, a ServeMux path pattern, and the
+// handler with its middleware.
+type route struct {
+	method  string
+	path    string
+	handler http.Handler
+}
+
+// routes returns every route of the admin API. It is the only list: the
+// ServeMux is built from it, and the OpenAPI test checks openapi.json
+// against it, so a route cannot be served without being documented. Making
+// the handlers touches none of the dependencies, so the test can call it
+// with nil ones.
+func routes(logger *slog.Logger, issuer *apikey.Issuer, verifier *apikey.Verifier, ready func(context.Context) error) []route {
+	authed := authenticate(logger, verifier)
+	return []route{
+		// Probes and the API description answer without a credential: load
+		// balancers and tools must reach them without holding a key.
+		{"GET", "/healthz", handleHealthz(logger)},
+		{"GET", "/readyz", handleReadyz(logger, ready)},
+		{"GET", "/admin/v1/openapi.json", handleOpenAPI()},
+
+		{"POST", "/admin/v1/principals", authed(handlePrincipalCreate(logger, issuer))},
+		{"GET", "/admin/v1/principals", authed(handlePrincipalList(logger, issuer))},
+		{"GET", "/admin/v1/principals/{id}", authed(handlePrincipalGet(logger, issuer))},
+		{"PATCH", "/admin/v1/principals/{id}", authed(handlePrincipalUpdate(logger, issuer))},
+		{"POST", "/admin/v1/principals/{id}/disable", authed(handlePrincipalChange(logger, issuer.DisablePrincipal))},
+		{"POST", "/admin/v1/principals/{id}/enable", authed(handlePrincipalChange(logger, issuer.EnablePrincipal))},
+
+		{"POST", "/admin/v1/keys", authed(handleKeyCreate(logger, issuer))},
+		{"GET", "/admin/v1/keys", authed(handleKeyList(logger, issuer))},
+		{"GET", "/admin/v1/keys/{id}", authed(handleKeyGet(logger, issuer))},
+		{"PATCH", "/admin/v1/keys/{id}", authed(handleKeyUpdate(logger, issuer))},
+		{"POST", "/admin/v1/keys/{id}/suspend", authed(handleKeyChange(logger, issuer.SuspendKey))},
+		{"POST", "/admin/v1/keys/{id}/resume", authed(handleKeyChange(logger, issuer.ResumeKey))},
+		{"POST", "/admin/v1/keys/{id}/revoke", authed(handleKeyChange(logger, issuer.RevokeKey))},
+		{"POST", "/admin/v1/keys/{id}/rotate", authed(handleKeyRotate(logger, issuer))},
+	}
+}

@@ -1,0 +1,123 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migration is one step of the schema. Released migrations are never
+// edited or reordered: databases in the field have already run them.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the schema steps in order. To change the schema,
+// append a migration with the next version; TestMigrationVersions checks
+// that versions run 1, 2, 3, … without gaps.
+func migrations() []migration {
+	return []migration{
+		{1, "principals, keys and idempotency records", `
+CREATE TABLE principals (
+	id                  TEXT    NOT NULL PRIMARY KEY,
+	kind                TEXT    NOT NULL,
+	audience            TEXT    NOT NULL,
+	team                TEXT    NOT NULL DEFAULT '',
+	ceiling             TEXT    NOT NULL DEFAULT '[]', -- JSON array of scopes
+	status              TEXT    NOT NULL,
+	requests_per_minute INTEGER NOT NULL DEFAULT 0,
+	tokens_per_minute   INTEGER NOT NULL DEFAULT 0,
+	concurrent          INTEGER NOT NULL DEFAULT 0,
+	tokens_per_day      INTEGER NOT NULL DEFAULT 0,
+	tokens_per_month    INTEGER NOT NULL DEFAULT 0,
+	created_at          INTEGER, -- Unix microseconds; NULL is the zero time
+	updated_at          INTEGER,
+	created_by          TEXT    NOT NULL DEFAULT '',
+	updated_by          TEXT    NOT NULL DEFAULT ''
+) STRICT;
+
+CREATE INDEX principals_team ON principals (team, id);
+CREATE INDEX principals_status ON principals (status, id);
+
+CREATE TABLE api_keys (
+	id                  TEXT    NOT NULL PRIMARY KEY,
+	class               TEXT    NOT NULL,
+	name                TEXT    NOT NULL DEFAULT '',
+	principal           TEXT    NOT NULL REFERENCES principals (id),
+	scopes              TEXT    NOT NULL DEFAULT '[]', -- JSON array of scopes
+	env                 TEXT    NOT NULL,
+	not_before          INTEGER,
+	expires_at          INTEGER,
+	cidrs               TEXT    NOT NULL DEFAULT '', -- space-separated prefixes
+	requests_per_minute INTEGER NOT NULL DEFAULT 0,
+	tokens_per_minute   INTEGER NOT NULL DEFAULT 0,
+	concurrent          INTEGER NOT NULL DEFAULT 0,
+	tokens_per_day      INTEGER NOT NULL DEFAULT 0,
+	tokens_per_month    INTEGER NOT NULL DEFAULT 0,
+	status              TEXT    NOT NULL,
+	hash                BLOB    NOT NULL,
+	last4               TEXT    NOT NULL DEFAULT '',
+	rotated_from        TEXT    NOT NULL DEFAULT '',
+	replaced_by         TEXT    NOT NULL DEFAULT '',
+	last_used_at        INTEGER,
+	created_at          INTEGER,
+	updated_at          INTEGER,
+	revoked_at          INTEGER,
+	created_by          TEXT    NOT NULL DEFAULT '',
+	updated_by          TEXT    NOT NULL DEFAULT '',
+	revoked_by          TEXT    NOT NULL DEFAULT ''
+) STRICT;
+
+CREATE INDEX api_keys_principal ON api_keys (principal, id);
+CREATE INDEX api_keys_status ON api_keys (status, id);
+
+CREATE TABLE idempotency_records (
+	actor       TEXT    NOT NULL,
+	idem_key    TEXT    NOT NULL,
+	fingerprint TEXT    NOT NULL,
+	result      TEXT    NOT NULL,
+	sealed      BLOB,
+	created_at  INTEGER,
+	expires_at  INTEGER, -- NULL: never expires
+	PRIMARY KEY (actor, idem_key)
+) STRICT;
+
+CREATE INDEX idempotency_records_expires_at ON idempotency_records (expires_at);
+`},
+	}
+}
+
+// migrate applies the migrations the database has not run yet, each in its
+// own transaction. The check for whether a version has run is made inside
+// that transaction, which holds the write lock, so two processes opening
+// the same new file cannot both apply it.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	applied_at INTEGER NOT NULL
+) STRICT`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for _, m := range migrations() {
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			var applied bool
+			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.version).Scan(&applied)
+			if err != nil || applied {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, db.Now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
