@@ -330,7 +330,7 @@ func TestEndToEnd(t *testing.T) {
 			{"TTLOverMaximum", "POST", "/admin/v1/keys", map[string]any{"principal": "bob@example.com", "scopes": []string{"chatbot"}, "ttl": "9000h"}, 400, "ttl", "maximum"},
 			{"UnknownPrincipal", "POST", "/admin/v1/keys", map[string]any{"principal": "nobody", "scopes": []string{"chatbot"}}, 400, "principal", "unknown principal"},
 			{"BadJSON", "POST", "/admin/v1/keys", `{"principal":`, 400, "", ""},
-			{"UnknownField", "POST", "/admin/v1/keys", `{"principal":"bob@example.com","scopes":["chatbot"],"colour":"red"}`, 400, "", "colour"},
+			{"UnknownField", "POST", "/admin/v1/keys", `{"principal":"bob@example.com","scopes":["chatbot"],"colour":"red"}`, 400, "colour", "unknown field"},
 			{"BadPrincipalKind", "POST", "/admin/v1/principals", map[string]any{"id": "x", "kind": "robot", "scopes": []string{}}, 400, "kind", ""},
 		}
 		for _, tt := range tests {
@@ -405,6 +405,11 @@ func TestEndToEnd(t *testing.T) {
 		for _, s := range g.secrets {
 			secretPart := s[len(s)-49 : len(s)-6]
 			for name, text := range places {
+				if name == "logs" && s == root {
+					// serve prints the first admin key once on stderr, by
+					// design; exactly that one occurrence is allowed.
+					text = strings.Replace(text, "    "+s+"\n", "", 1)
+				}
 				if name == "bodies" && s != canary {
 					// Created keys are shown once in their create answer;
 					// remove exactly those answers before searching.

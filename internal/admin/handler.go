@@ -58,7 +58,7 @@ func jsonFallback(logger *slog.Logger, mux *http.ServeMux) http.Handler {
 }
 
 // errNoRoute is the answer to a path that is not part of the API.
-var errNoRoute = fmt.Errorf("no such endpoint; the API is described at /admin/v1/openapi.json: %w", apikey.ErrNotFound)
+var errNoRoute = errors.New("no such endpoint; the API is described at /admin/v1/openapi.json")
 
 // headerProbe is a ResponseWriter that keeps the status and headers and
 // drops the body.

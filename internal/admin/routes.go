@@ -34,16 +34,16 @@ func routes(logger *slog.Logger, issuer *apikey.Issuer, verifier *apikey.Verifie
 		{"GET", "/admin/v1/principals", authed(handlePrincipalList(logger, issuer))},
 		{"GET", "/admin/v1/principals/{id}", authed(handlePrincipalGet(logger, issuer))},
 		{"PATCH", "/admin/v1/principals/{id}", authed(handlePrincipalUpdate(logger, issuer))},
-		{"POST", "/admin/v1/principals/{id}/disable", authed(handlePrincipalChange(logger, issuer.DisablePrincipal))},
-		{"POST", "/admin/v1/principals/{id}/enable", authed(handlePrincipalChange(logger, issuer.EnablePrincipal))},
+		{"POST", "/admin/v1/principals/{id}/disable", authed(handlePrincipalOp(logger, issuer.DisablePrincipal))},
+		{"POST", "/admin/v1/principals/{id}/enable", authed(handlePrincipalOp(logger, issuer.EnablePrincipal))},
 
 		{"POST", "/admin/v1/keys", authed(handleKeyCreate(logger, issuer))},
 		{"GET", "/admin/v1/keys", authed(handleKeyList(logger, issuer))},
 		{"GET", "/admin/v1/keys/{id}", authed(handleKeyGet(logger, issuer))},
 		{"PATCH", "/admin/v1/keys/{id}", authed(handleKeyUpdate(logger, issuer))},
-		{"POST", "/admin/v1/keys/{id}/suspend", authed(handleKeyChange(logger, issuer.SuspendKey))},
-		{"POST", "/admin/v1/keys/{id}/resume", authed(handleKeyChange(logger, issuer.ResumeKey))},
-		{"POST", "/admin/v1/keys/{id}/revoke", authed(handleKeyChange(logger, issuer.RevokeKey))},
+		{"POST", "/admin/v1/keys/{id}/suspend", authed(handleKeyOp(logger, issuer.SuspendKey))},
+		{"POST", "/admin/v1/keys/{id}/resume", authed(handleKeyOp(logger, issuer.ResumeKey))},
+		{"POST", "/admin/v1/keys/{id}/revoke", authed(handleKeyOp(logger, issuer.RevokeKey))},
 		{"POST", "/admin/v1/keys/{id}/rotate", authed(handleKeyRotate(logger, issuer))},
 	}
 }

@@ -110,6 +110,12 @@ type List[T any] struct {
 	Next  string `json:"next"`
 }
 
+// Health is the answer of /healthz and of a ready /readyz.
+type Health struct {
+	// Status is "ok" for /healthz and "ready" for /readyz.
+	Status string `json:"status"`
+}
+
 // ErrorBody is the shape of every error answer.
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`

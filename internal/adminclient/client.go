@@ -112,7 +112,9 @@ func (c *Client) Cleartext() bool {
 	return strings.HasPrefix(c.base, "http://") && !c.loopback
 }
 
-func defaultBackoff(n int) time.Duration { return time.Duration(n*n) * 200 * time.Millisecond }
+// defaultBackoff waits 100ms, then 400ms: enough for a blip or a server
+// restarting behind a load balancer, short enough for a person waiting.
+func defaultBackoff(n int) time.Duration { return time.Duration(n*n) * 100 * time.Millisecond }
 
 // request is one call to the API.
 type request struct {

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"unsafe"
 )
 
 // Class says what a credential is for. The data plane accepts only
@@ -130,8 +131,7 @@ func Parse(s string) (Credential, error) {
 	if !isBase62(id) || !isBase62(body) {
 		return Credential{}, formatError(ErrBadChars, "", "key has characters outside [0-9A-Za-z]")
 	}
-	crc := s[len(s)-CRCLen:]
-	if crc != checksum(s[:len(s)-CRCLen]) {
+	if sum := checksum(stringBytes(s[:len(s)-CRCLen])); s[len(s)-CRCLen:] != string(sum[:]) {
 		return Credential{}, formatError(ErrBadChecksum, ID(id), "key checksum does not match")
 	}
 	return Credential{Class: class, Env: env, ID: ID(id), Secret: Secret{value: s}}, nil
@@ -162,7 +162,8 @@ func Generate(r io.Reader, class Class, env Env) (Credential, error) {
 	if buf, err = appendRandomBase62(buf, r, SecretLen); err != nil {
 		return Credential{}, fmt.Errorf("generate key secret: %w", err)
 	}
-	buf = append(buf, checksum(string(buf))...)
+	sum := checksum(buf)
+	buf = append(buf, sum[:]...)
 	s := string(buf)
 	return Credential{Class: class, Env: env, ID: ID(s[9 : 9+IDLen]), Secret: Secret{value: s}}, nil
 }
@@ -201,17 +202,25 @@ func appendRandomBase62(dst []byte, r io.Reader, n int) ([]byte, error) {
 	return dst, nil
 }
 
-// checksum returns the CRC-32 (IEEE) of s as 6 base62 digits, most
-// significant first, zero-padded.
-func checksum(s string) string {
-	v := crc32.ChecksumIEEE([]byte(s))
+// checksum returns the CRC-32 (IEEE) of b as 6 base62 digits, most
+// significant first, zero-padded. It returns an array, not a string, so
+// that checking a presented key allocates nothing.
+func checksum(b []byte) [CRCLen]byte {
+	v := crc32.ChecksumIEEE(b)
 	var out [CRCLen]byte
 	for i := CRCLen - 1; i >= 0; i-- {
 		out[i] = base62[v%62]
 		v /= 62
 	}
-	return string(out[:])
+	return out
 }
+
+// stringBytes returns the bytes of s without copying them, for the two
+// hash functions a presented key goes through on every request (CRC-32 and
+// HMAC-SHA256), where a copy would be the only allocation. The result must
+// never be modified: crc32 only reads its input, and io.Writer
+// implementations (hash.Hash) must not modify the slice they are given.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func isBase62(s string) bool {
 	for i := range len(s) {

@@ -34,7 +34,14 @@ func ParseHash(s string) (Hash, error) {
 // process: it comes from the environment or a file, never from the store, so
 // a copy of the database alone cannot be used to test guessed keys.
 type Hasher struct {
-	pool sync.Pool // of hash.Hash: HMAC setup costs two SHA-256 blocks
+	pool sync.Pool // of *mac: HMAC setup costs two SHA-256 blocks
+}
+
+// mac is an HMAC in the Hasher's pool, with room for its sum, so that
+// hashing a key allocates nothing.
+type mac struct {
+	h   hash.Hash
+	sum []byte // capacity sha256.Size
 }
 
 // NewHasher returns a Hasher for pepper, which must be at least
@@ -45,7 +52,7 @@ func NewHasher(pepper []byte) (*Hasher, error) {
 	}
 	p := append([]byte(nil), pepper...)
 	h := &Hasher{}
-	h.pool.New = func() any { return hmac.New(sha256.New, p) }
+	h.pool.New = func() any { return &mac{h: hmac.New(sha256.New, p), sum: make([]byte, 0, sha256.Size)} }
 	return h, nil
 }
 
@@ -55,11 +62,11 @@ func (h *Hasher) Hash(s Secret) Hash {
 }
 
 func (h *Hasher) hashString(s string) Hash {
-	m := h.pool.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte(s))
+	m := h.pool.Get().(*mac)
+	m.h.Reset()
+	m.h.Write(stringBytes(s))
 	var out Hash
-	m.Sum(out[:0])
+	copy(out[:], m.h.Sum(m.sum[:0]))
 	h.pool.Put(m)
 	return out
 }

@@ -174,6 +174,12 @@ func parseCIDRs(ss []string) ([]netip.Prefix, error) {
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			// Clients are matched unmapped (Key.AllowsClient), so an
+			// IPv4-mapped network must be stored as the IPv4 network it
+			// names, or it would admit no one.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		out = append(out, p.Masked())
 	}
 	return out, nil

@@ -85,12 +85,14 @@ func (k *Key) Usable(now time.Time) error {
 }
 
 // AllowsClient reports whether addr is inside the key's allowed networks.
-// A key without networks allows every client.
+// A key without networks allows every client. An IPv4-mapped address is
+// matched as the IPv4 address it is, and an IPv6 zone is ignored (a prefix
+// never has one, so netip would otherwise match no zoned address at all).
 func (k *Key) AllowsClient(addr netip.Addr) bool {
 	if len(k.CIDRs) == 0 {
 		return true
 	}
-	addr = addr.Unmap()
+	addr = addr.Unmap().WithZone("")
 	for _, p := range k.CIDRs {
 		if p.Contains(addr) {
 			return true

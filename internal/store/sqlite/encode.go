@@ -90,8 +90,3 @@ func hashOf(b []byte) (apikey.Hash, error) {
 	copy(h[:], b)
 	return h, nil
 }
-
-// scanner is a *sql.Row or *sql.Rows.
-type scanner interface {
-	Scan(dest ...any) error
-}

@@ -3,9 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/scopegate/scopegate/internal/apikey"
 )
@@ -79,7 +77,9 @@ func (db *DB) Principal(ctx context.Context, id apikey.PrincipalID) (apikey.Prin
 // Principals returns a page of principals ordered by id.
 func (db *DB) Principals(ctx context.Context, f apikey.PrincipalFilter) (apikey.Page[apikey.Principal], error) {
 	var w where
-	w.add("p.id > ?", string(f.After))
+	if f.After != "" {
+		w.add("p.id > ?", string(f.After))
+	}
 	if f.Team != "" {
 		w.add("p.team = ?", f.Team)
 	}
@@ -134,73 +134,3 @@ func (db *DB) UpdatePrincipal(ctx context.Context, id apikey.PrincipalID, fn fun
 	}
 	return p, nil
 }
-
-// where builds the WHERE clause of a list query from its conditions.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, arg any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, arg)
-}
-
-func (w *where) sql() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
-// collect scans every row with scan and closes rows.
-func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var items []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, v)
-	}
-	return items, rows.Err()
-}
-
-// page makes a Page of items fetched with LIMIT limit+1: one row more than
-// the page holds tells whether there is a next page without a second query.
-func page[T any](items []T, limit int, id func(T) string) apikey.Page[T] {
-	if len(items) <= limit {
-		return apikey.Page[T]{Items: items}
-	}
-	items = items[:limit]
-	return apikey.Page[T]{Items: items, Next: id(items[limit-1])}
-}
-
-// unqualified turns a column list such as "p.id, p.kind" into "id, kind",
-// for INSERT statements.
-func unqualified(columns string) string {
-	fields := strings.Split(columns, ",")
-	for i, f := range fields {
-		f = strings.TrimSpace(f)
-		_, f, _ = strings.Cut(f, ".")
-		fields[i] = f
-	}
-	return strings.Join(fields, ", ")
-}
-
-// assignments turns a column list into "kind = ?, audience = ?, …" for an
-// UPDATE, leaving out the first column, the id, which never changes.
-func assignments(columns string) string {
-	fields := strings.Split(unqualified(columns), ", ")[1:]
-	for i, f := range fields {
-		fields[i] = f + " = ?"
-	}
-	return strings.Join(fields, ", ")
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-var errNoRotatedFrom = errors.New("rotate: the new key does not name the key it replaces")

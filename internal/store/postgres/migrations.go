@@ -1,0 +1,145 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migration is one step of the schema. Released migrations are never
+// edited or reordered: databases in the field have already run them.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the schema steps in order. To change the schema,
+// append a migration with the next version; TestMigrationVersions checks
+// that versions run 1, 2, 3, … without gaps.
+func migrations() []migration {
+	return []migration{
+		{1, "principals, keys and idempotency records", `
+CREATE TABLE principals (
+	id                  text COLLATE "C" NOT NULL PRIMARY KEY,
+	kind                text        NOT NULL,
+	audience            text        NOT NULL,
+	team                text        NOT NULL DEFAULT '',
+	ceiling             jsonb       NOT NULL DEFAULT '[]',
+	status              text        NOT NULL,
+	requests_per_minute bigint      NOT NULL DEFAULT 0,
+	tokens_per_minute   bigint      NOT NULL DEFAULT 0,
+	concurrent          bigint      NOT NULL DEFAULT 0,
+	tokens_per_day      bigint      NOT NULL DEFAULT 0,
+	tokens_per_month    bigint      NOT NULL DEFAULT 0,
+	created_at          timestamptz,
+	updated_at          timestamptz,
+	created_by          text        NOT NULL DEFAULT '',
+	updated_by          text        NOT NULL DEFAULT ''
+);
+
+CREATE INDEX principals_team ON principals (team, id);
+CREATE INDEX principals_status ON principals (status, id);
+
+CREATE TABLE api_keys (
+	id                  text COLLATE "C" NOT NULL PRIMARY KEY,
+	class               text        NOT NULL,
+	name                text        NOT NULL DEFAULT '',
+	principal           text COLLATE "C" NOT NULL REFERENCES principals (id),
+	scopes              jsonb       NOT NULL DEFAULT '[]',
+	env                 text        NOT NULL,
+	not_before          timestamptz,
+	expires_at          timestamptz,
+	cidrs               text[]      NOT NULL DEFAULT '{}',
+	requests_per_minute bigint      NOT NULL DEFAULT 0,
+	tokens_per_minute   bigint      NOT NULL DEFAULT 0,
+	concurrent          bigint      NOT NULL DEFAULT 0,
+	tokens_per_day      bigint      NOT NULL DEFAULT 0,
+	tokens_per_month    bigint      NOT NULL DEFAULT 0,
+	status              text        NOT NULL,
+	hash                bytea       NOT NULL,
+	last4               text        NOT NULL DEFAULT '',
+	rotated_from        text        NOT NULL DEFAULT '',
+	replaced_by         text        NOT NULL DEFAULT '',
+	last_used_at        timestamptz,
+	created_at          timestamptz,
+	updated_at          timestamptz,
+	revoked_at          timestamptz,
+	created_by          text        NOT NULL DEFAULT '',
+	updated_by          text        NOT NULL DEFAULT '',
+	revoked_by          text        NOT NULL DEFAULT ''
+);
+
+CREATE INDEX api_keys_principal ON api_keys (principal, id);
+CREATE INDEX api_keys_status ON api_keys (status, id);
+
+CREATE TABLE idempotency_records (
+	actor       text        NOT NULL,
+	idem_key    text        NOT NULL,
+	fingerprint text        NOT NULL,
+	result      text        NOT NULL,
+	sealed      bytea,
+	created_at  timestamptz,
+	expires_at  timestamptz, -- NULL: never expires
+	PRIMARY KEY (actor, idem_key)
+);
+
+CREATE INDEX idempotency_records_expires_at ON idempotency_records (expires_at);
+`},
+	}
+}
+
+// migrationLock is the advisory lock key that serializes migrations across
+// replicas: the bytes of "scopegat" as a big-endian integer. Advisory locks
+// are per database, so it also serializes migrations of other schemas in
+// the same database, which only costs a short wait.
+const migrationLock int64 = 0x73636f7065676174
+
+// migrate applies the migrations the database has not run yet, each in its
+// own transaction, while holding migrationLock on one connection.
+func (db *DB) migrate(ctx context.Context) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("migrate: take lock: %w", err)
+	}
+	defer func() {
+		if _, uerr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock); uerr != nil {
+			// The lock belongs to the session: ending it releases the lock,
+			// where returning the connection to the pool would keep it.
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    integer     NOT NULL PRIMARY KEY,
+	name       text        NOT NULL,
+	applied_at timestamptz NOT NULL
+)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for _, m := range migrations() {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			var applied bool
+			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.version).Scan(&applied)
+			if err != nil || applied {
+				return err
+			}
+			// Without arguments pgx uses the simple protocol, which runs a
+			// script of several statements.
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+				m.version, m.name, db.Now())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
