@@ -110,7 +110,7 @@ func cmdSetenvJSON(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	var v any
 	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &v))
-	for _, step := range strings.Split(args[2], ".") {
+	for step := range strings.SplitSeq(args[2], ".") {
 		var err error
 		if v, err = jsonStep(v, step); err != nil {
 			ts.Fatalf("%s: %s: %v", args[1], args[2], err)

@@ -14,6 +14,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/store/sqlite"
+	"github.com/scopegate/scopegate/internal/testenv"
 )
 
 // testClock is an injected clock that tests move forward by hand.
@@ -63,16 +67,38 @@ type gateway struct {
 	getenvKV map[string]string
 }
 
+// backend is a store configuration the end-to-end test runs against.
+type backend struct {
+	name string
+	// config returns the config file text and the environment it needs.
+	config func(t *testing.T) (string, map[string]string)
+}
+
+var backends = []backend{
+	{"SQLite", func(t *testing.T) (string, map[string]string) { return "", nil }},
+	{"PostgreSQL", func(t *testing.T) (string, map[string]string) {
+		return "store:\n  driver: postgres\n  dsn: ${TEST_PG_DSN}\n", map[string]string{"TEST_PG_DSN": testenv.PostgresSchema(t)}
+	}},
+}
+
 // startGateway runs "scopegate serve" on free ports with a temporary data
-// directory and waits until it is serving.
-func startGateway(t *testing.T) *gateway {
+// directory and the backend's config, and waits until it is serving.
+func startGateway(t *testing.T, be backend) *gateway {
 	t.Helper()
 	g := &gateway{t: t, dataDir: t.TempDir(), clock: newTestClock(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	args := []string{"scopegate", "serve", "--data-dir", g.dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
+	cfgText, vars := be.config(t)
+	if cfgText != "" {
+		path := filepath.Join(t.TempDir(), "scopegate.yaml")
+		if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", path)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	started := make(chan serveInfo, 1)
-	args := []string{"scopegate", "serve", "--data-dir", g.dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
-	e := &env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: g.logs, stderr: g.logs,
+	e := &env{getenv: func(k string) string { return vars[k] }, stdin: strings.NewReader(""), stdout: g.logs, stderr: g.logs,
 		hooks: &testHooks{now: g.clock.Now, started: started}}
 	go func() { g.done <- runWithHooks(ctx, args, e) }()
 	select {
@@ -207,7 +233,13 @@ func (g *gateway) wantModels(step, key string, wantCode int, wantReason string) 
 }
 
 func TestEndToEnd(t *testing.T) {
-	g := startGateway(t)
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) { testEndToEnd(t, be) })
+	}
+}
+
+func testEndToEnd(t *testing.T, be backend) {
+	g := startGateway(t, be)
 	root := g.info.AdminKey
 
 	for _, p := range []map[string]any{
@@ -389,6 +421,23 @@ func TestEndToEnd(t *testing.T) {
 	auditLog, err := os.ReadFile(filepath.Join(g.dataDir, "audit", "events.jsonl"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if be.name == "SQLite" {
+		t.Run("LastUsedWrittenInBatches", func(t *testing.T) {
+			// The last use is written by the batcher, flushed on shutdown.
+			db, err := sqlite.Open(t.Context(), filepath.Join(g.dataDir, "scopegate.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			k, err := db.Key(t.Context(), apikey.ID(alice.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.LastUsedAt.IsZero() {
+				t.Error("last_used_at was never written")
+			}
+		})
 	}
 	t.Run("AuditRecordsEveryChange", func(t *testing.T) {
 		for _, ev := range []string{"principal.create", "principal.disable", "principal.enable", "key.create", "key.suspend", "key.resume", "key.rotate", "key.revoke"} {

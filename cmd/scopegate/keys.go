@@ -95,7 +95,7 @@ func newKeysCreateCmd(e *env, f *adminFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := s.client.CreateKey(s.ctx, req)
+			r, err := s.client.CreateKey(cmd.Context(), req)
 			if err != nil {
 				return fmt.Errorf("create key for %s: %w", k.principal, err)
 			}
@@ -134,7 +134,7 @@ func newKeysListCmd(e *env, f *adminFlags) *cobra.Command {
 			filter.Limit = pages.limit
 			page, err := collect(&pages, func(after string) (adminclient.Page[admin.Key], error) {
 				filter.After = after
-				return s.client.Keys(s.ctx, filter)
+				return s.client.Keys(cmd.Context(), filter)
 			})
 			if err != nil {
 				return fmt.Errorf("list keys: %w", err)
@@ -160,7 +160,7 @@ func newKeysGetCmd(e *env, f *adminFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := s.client.Key(s.ctx, args[0])
+			r, err := s.client.Key(cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("get key %s: %w", args[0], err)
 			}
@@ -197,7 +197,7 @@ from any network again.`,
 			if err != nil {
 				return fmt.Errorf("update key %s: %w", id, err)
 			}
-			r, err := s.client.UpdateKey(s.ctx, id, patch)
+			r, err := s.client.UpdateKey(cmd.Context(), id, patch)
 			if err != nil {
 				return fmt.Errorf("update key %s: %w", id, err)
 			}
@@ -238,7 +238,7 @@ func (k *keyUpdateFlags) patch(s *session, cmd *cobra.Command, id string) (admin
 		patch.CIDRs = new([]string{})
 	}
 	if k.limits.changed(fs) {
-		cur, err := s.client.Key(s.ctx, id)
+		cur, err := s.client.Key(cmd.Context(), id)
 		if err != nil {
 			return patch, err
 		}
@@ -263,7 +263,7 @@ func newKeyActionCmd(e *env, f *adminFlags, use, short string,
 			if err != nil {
 				return err
 			}
-			r, err := action(s.client, s.ctx, args[0])
+			r, err := action(s.client, cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("%s key %s: %w", use, args[0], err)
 			}
@@ -305,7 +305,7 @@ reuse.`,
 			if cmd.Flags().Changed("grace") {
 				g = &grace
 			}
-			r, err := s.client.RotateKey(s.ctx, id, g, idem)
+			r, err := s.client.RotateKey(cmd.Context(), id, g, idem)
 			if err != nil {
 				return rotateError(id, idem, idempotencyKey == "", err)
 			}

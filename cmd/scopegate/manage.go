@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -40,7 +39,6 @@ func (f *adminFlags) register(cmd *cobra.Command) {
 // session is what a management command works with once its flags are
 // checked: a client, the output mode and the streams.
 type session struct {
-	ctx    context.Context
 	client *adminclient.Client
 	json   bool
 	stdout io.Writer
@@ -61,7 +59,7 @@ func (f *adminFlags) open(cmd *cobra.Command, e *env) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{ctx: cmd.Context(), client: c, json: f.output == "json", stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}
+	s := &session{client: c, json: f.output == "json", stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}
 	if c.Cleartext() {
 		fmt.Fprintf(s.stderr, "warning: the admin key travels unencrypted to %s; use https:// for a remote admin API\n", addr)
 	}

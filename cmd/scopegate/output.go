@@ -10,8 +10,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/scopegate/scopegate/internal/adminclient"
 	"github.com/scopegate/scopegate/internal/admin"
+	"github.com/scopegate/scopegate/internal/adminclient"
 	"github.com/scopegate/scopegate/internal/apikey"
 )
 

@@ -70,7 +70,7 @@ func newPrincipalsCreateCmd(e *env, f *adminFlags) *cobra.Command {
 			}
 			req := admin.PrincipalRequest{ID: id, Kind: p.kind, Audience: p.audience, Team: p.team,
 				Scopes: nonNil(p.scopes), Limits: p.limits.set(cmd.Flags())}
-			r, err := s.client.CreatePrincipal(s.ctx, req)
+			r, err := s.client.CreatePrincipal(cmd.Context(), req)
 			if err != nil {
 				return fmt.Errorf("create principal %s: %w", id, err)
 			}
@@ -98,7 +98,7 @@ func newPrincipalsListCmd(e *env, f *adminFlags) *cobra.Command {
 			filter.Limit = pages.limit
 			page, err := collect(&pages, func(after string) (adminclient.Page[admin.Principal], error) {
 				filter.After = after
-				return s.client.Principals(s.ctx, filter)
+				return s.client.Principals(cmd.Context(), filter)
 			})
 			if err != nil {
 				return fmt.Errorf("list principals: %w", err)
@@ -123,7 +123,7 @@ func newPrincipalsGetCmd(e *env, f *adminFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := s.client.Principal(s.ctx, args[0])
+			r, err := s.client.Principal(cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("get principal %s: %w", args[0], err)
 			}
@@ -152,7 +152,7 @@ principal at once.`,
 			if err != nil {
 				return fmt.Errorf("update principal %s: %w", id, err)
 			}
-			r, err := s.client.UpdatePrincipal(s.ctx, id, patch)
+			r, err := s.client.UpdatePrincipal(cmd.Context(), id, patch)
 			if err != nil {
 				return fmt.Errorf("update principal %s: %w", id, err)
 			}
@@ -169,24 +169,26 @@ principal at once.`,
 func (p *principalFlags) patch(s *session, cmd *cobra.Command, id string) (admin.PrincipalPatch, error) {
 	fs := cmd.Flags()
 	var patch admin.PrincipalPatch
-	changed := false
-	for name, dst := range map[string]**string{"kind": &patch.Kind, "audience": &patch.Audience, "team": &patch.Team} {
-		if fs.Changed(name) {
-			v, _ := fs.GetString(name)
-			*dst, changed = &v, true
-		}
+	if fs.Changed("kind") {
+		patch.Kind = &p.kind
+	}
+	if fs.Changed("audience") {
+		patch.Audience = &p.audience
+	}
+	if fs.Changed("team") {
+		patch.Team = &p.team
 	}
 	if fs.Changed("scope") {
-		patch.Scopes, changed = new(nonNil(p.scopes)), true
+		patch.Scopes = new(nonNil(p.scopes))
 	}
 	if p.limits.changed(fs) {
-		cur, err := s.client.Principal(s.ctx, id)
+		cur, err := s.client.Principal(cmd.Context(), id)
 		if err != nil {
 			return patch, err
 		}
-		patch.Limits, changed = p.limits.over(fs, cur.Value.Limits), true
+		patch.Limits = p.limits.over(fs, cur.Value.Limits)
 	}
-	if !changed {
+	if patch == (admin.PrincipalPatch{}) {
 		return patch, errors.New("nothing to change: give at least one of --kind, --audience, --team, --scope or a limit flag")
 	}
 	return patch, nil
@@ -205,7 +207,7 @@ func newPrincipalActionCmd(e *env, f *adminFlags, use, short string,
 			if err != nil {
 				return err
 			}
-			r, err := action(s.client, s.ctx, args[0])
+			r, err := action(s.client, cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("%s principal %s: %w", use, args[0], err)
 			}

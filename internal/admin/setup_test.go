@@ -285,3 +285,41 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// tenants is a stack with two teams, for isolation tests:
+//
+//	alice  red   keys:self admin key, a data key
+//	bob    red   keys:team admin key
+//	dave   red   a data key
+//	carol  blue  a data key
+type tenants struct {
+	*testEnv
+	aliceAdmin, bobAdmin           string // keys
+	aliceAdminID, bobAdminID       apikey.ID
+	aliceData, daveData, carolData apikey.ID
+}
+
+func newTenants(t *testing.T) *tenants {
+	t.Helper()
+	env := &tenants{testEnv: newTestEnv(t)}
+	for _, spec := range []apikey.PrincipalSpec{
+		{ID: "alice@example.com", Team: "red", Scopes: []string{"chatbot", "keys:self"}},
+		{ID: "bob@example.com", Team: "red", Scopes: []string{"chatbot", "keys:team"}},
+		{ID: "dave@example.com", Team: "red", Scopes: []string{"chatbot"}},
+		{ID: "carol@example.com", Team: "blue", Scopes: []string{"chatbot"}},
+	} {
+		env.principal(t, spec)
+	}
+	var k apikey.Key
+	k, env.aliceAdmin = env.adminKey(t, "alice@example.com", "keys:self")
+	env.aliceAdminID = k.ID
+	k, env.bobAdmin = env.adminKey(t, "bob@example.com", "keys:team")
+	env.bobAdminID = k.ID
+	k, _ = env.dataKey(t, "alice@example.com", "chatbot")
+	env.aliceData = k.ID
+	k, _ = env.dataKey(t, "dave@example.com", "chatbot")
+	env.daveData = k.ID
+	k, _ = env.dataKey(t, "carol@example.com", "chatbot")
+	env.carolData = k.ID
+	return env
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/scopegate/scopegate/internal/admin"
 	"github.com/scopegate/scopegate/internal/apikey"
 )
@@ -150,8 +151,11 @@ func TestRequests(t *testing.T) {
 			want:   seen{Method: "POST", Path: "/admin/v1/keys/k1/revoke"},
 		},
 		{
-			name:   "RotateKey",
-			call:   func(ctx context.Context, c *Client) error { _, err := c.RotateKey(ctx, "k1", &grace, "idem-1"); return err },
+			name: "RotateKey",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.RotateKey(ctx, "k1", &grace, "idem-1")
+				return err
+			},
 			answer: keyJSON,
 			want: seen{Method: "POST", Path: "/admin/v1/keys/k1/rotate", ContentType: "application/json",
 				Idempotency: "idem-1", Body: `{"grace":"1h"}`},

@@ -1,0 +1,64 @@
+package admin_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/scopegate/scopegate/internal/admin"
+	"github.com/scopegate/scopegate/internal/apikey"
+)
+
+// Operations the caller's roles never allow, on objects it can see: 403.
+
+func TestForbidden(t *testing.T) {
+	env := newTenants(t)
+	tests := []struct {
+		name   string
+		caller string
+		req    request
+	}{
+		{"TeamCreatesPrincipal", env.bobAdmin, request{method: "POST", path: "/admin/v1/principals", body: `{"id":"mallory@example.com","team":"red","scopes":["admin"]}`}},
+		{"SelfCreatesPrincipal", env.aliceAdmin, request{method: "POST", path: "/admin/v1/principals", body: `{"id":"mallory@example.com"}`}},
+		{"TeamPatchesTeammate", env.bobAdmin, request{method: "PATCH", path: "/admin/v1/principals/dave@example.com", body: `{"scopes":["chatbot","admin"]}`}},
+		{"TeamRaisesOwnCeiling", env.bobAdmin, request{method: "PATCH", path: "/admin/v1/principals/bob@example.com", body: `{"scopes":["admin"]}`}},
+		{"TeamDisablesTeammate", env.bobAdmin, request{method: "POST", path: "/admin/v1/principals/dave@example.com/disable"}},
+		{"TeamEnablesTeammate", env.bobAdmin, request{method: "POST", path: "/admin/v1/principals/dave@example.com/enable"}},
+		{"SelfDisablesSelf", env.aliceAdmin, request{method: "POST", path: "/admin/v1/principals/alice@example.com/disable"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.key = tt.caller
+			got := errorOf(t, env.do(t, tt.req), http.StatusForbidden)
+			diff(t, "error", got, admin.ErrorDetail{Type: "forbidden", Message: apikey.ErrForbidden.Error()})
+		})
+	}
+	for _, id := range []apikey.PrincipalID{"dave@example.com", "bob@example.com", "alice@example.com"} {
+		p, err := env.issuer.Principal(t.Context(), apikey.SystemActor, id)
+		if err != nil || p.Status != apikey.PrincipalActive || p.Ceiling.Has(apikey.RoleAdmin) {
+			t.Errorf("principal %s after refused calls: status %q ceiling %s, %v; want unchanged", id, p.Status, p.Ceiling, err)
+		}
+	}
+	if _, err := env.issuer.Principal(t.Context(), apikey.SystemActor, "mallory@example.com"); err == nil {
+		t.Error("a refused create made the principal")
+	}
+}
+
+// A key's roles are narrowed by its principal's ceiling at every request:
+// taking "admin" out of the ceiling takes it from every key at once.
+func TestRolesNarrowedByCeiling(t *testing.T) {
+	env := newTestEnv(t)
+	env.principal(t, apikey.PrincipalSpec{ID: "eve@example.com", Team: "ops", Scopes: []string{"admin"}})
+	_, eveKey := env.adminKey(t, "eve@example.com", "admin")
+	call[admin.List[admin.Principal]](t, env, request{method: "GET", path: "/admin/v1/principals", key: eveKey}, 200)
+
+	call[admin.Principal](t, env, request{method: "PATCH", path: "/admin/v1/principals/eve@example.com", key: env.rootKey, body: `{"scopes":[]}`}, 200)
+	for _, req := range []request{
+		{method: "GET", path: "/admin/v1/principals"},
+		{method: "GET", path: "/admin/v1/keys"},
+		{method: "POST", path: "/admin/v1/principals", body: `{"id":"x"}`},
+	} {
+		req.key = eveKey
+		got := errorOf(t, env.do(t, req), http.StatusForbidden)
+		wantError(t, got, "forbidden", "", "not allowed")
+	}
+}

@@ -1,0 +1,46 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/apikey/apikeytest"
+	"github.com/scopegate/scopegate/internal/store/postgres"
+	"github.com/scopegate/scopegate/internal/testenv"
+)
+
+// mustOpen opens the database at dsn and closes it when the test ends.
+func mustOpen(t *testing.T, dsn string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open = %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	})
+	return db
+}
+
+func TestStore(t *testing.T) {
+	testenv.PostgresDSN(t) // skip once here rather than in every subtest
+	apikeytest.Run(t, func(t *testing.T) apikey.Store {
+		return mustOpen(t, testenv.PostgresSchema(t))
+	})
+}
+
+func TestOpenTwice(t *testing.T) {
+	ctx := t.Context()
+	dsn := testenv.PostgresSchema(t)
+	first := mustOpen(t, dsn)
+	p := apikey.Principal{ID: "alice@example.com", Kind: apikey.KindUser, Audience: apikey.AudienceInternal, Status: apikey.PrincipalActive}
+	if err := first.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	second := mustOpen(t, dsn)
+	if _, err := second.Principal(ctx, p.ID); err != nil {
+		t.Errorf("Principal after second Open = %v", err)
+	}
+}

@@ -1,0 +1,69 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+func TestMigrationVersions(t *testing.T) {
+	for i, m := range migrations() {
+		if m.version != i+1 {
+			t.Errorf("migration %d has version %d, want %d: versions are consecutive from 1", i, m.version, i+1)
+		}
+		if m.name == "" || m.sql == "" {
+			t.Errorf("migration %d has no name or no SQL", m.version)
+		}
+	}
+}
+
+func TestMigrationsRecorded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scopegate.db")
+	for range 2 {
+		db, err := Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("Open = %v", err)
+		}
+		var n, top int
+		err = db.read.QueryRowContext(t.Context(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &top)
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := len(migrations()); n != want || top != want {
+			t.Errorf("schema_migrations has %d rows up to version %d, want %d each, after every Open", n, top, want)
+		}
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "scopegate.db"))
+	if err != nil {
+		t.Fatalf("Open = %v", err)
+	}
+	defer db.Close()
+	for _, tt := range []struct {
+		pool   string
+		pragma string
+		want   string
+	}{
+		{"write", "journal_mode", "wal"},
+		{"write", "foreign_keys", "1"},
+		{"write", "busy_timeout", "5000"},
+		{"read", "journal_mode", "wal"},
+		{"read", "foreign_keys", "1"},
+		{"read", "busy_timeout", "5000"},
+		{"read", "query_only", "1"},
+	} {
+		pool := db.write
+		if tt.pool == "read" {
+			pool = db.read
+		}
+		var got string
+		if err := pool.QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", tt.pragma, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s pool: PRAGMA %s = %s, want %s", tt.pool, tt.pragma, got, tt.want)
+		}
+	}
+}
