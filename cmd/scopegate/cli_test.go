@@ -52,8 +52,9 @@ func scriptNow() time.Time { return time.Date(2026, 11, 28, 12, 0, 0, 0, time.UT
 
 // cmdServe starts "scopegate serve" in-process on free ports with a new
 // data directory under $WORK, and points the script at it: SCOPEGATE_ADDR
-// and SCOPEGATE_ADMIN_KEY (the first admin key, of principal "admin"), and
-// DATA_ADDR for the data plane. The server's clock is scriptNow. The
+// and SCOPEGATE_ADMIN_KEY (the first admin key, of principal "admin"),
+// ADMIN_ADDR (the admin API's host:port alone) and DATA_ADDR (the data
+// plane's). The server's clock is scriptNow. The
 // server stops when the script ends.
 //
 //	serve
@@ -94,6 +95,7 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Setenv("SCOPEGATE_ADDR", "http://"+info.AdminAddr)
 	ts.Setenv("SCOPEGATE_ADMIN_KEY", info.AdminKey)
+	ts.Setenv("ADMIN_ADDR", info.AdminAddr)
 	ts.Setenv("DATA_ADDR", info.DataAddr)
 }
 

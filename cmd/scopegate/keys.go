@@ -23,6 +23,10 @@ authenticated with --admin-key or SCOPEGATE_ADMIN_KEY).
 
 A key is shown once, when it is created or rotated; only its id and last
 four characters are shown after that.`,
+		// Without these, a mistyped subcommand would print help and exit 0,
+		// and a script would carry on as if it had worked.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	f.register(cmd)
 	cmd.AddCommand(

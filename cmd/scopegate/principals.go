@@ -22,6 +22,10 @@ func newPrincipalsCmd(e *env) *cobra.Command {
 SCOPEGATE_ADDR, authenticated with --admin-key or SCOPEGATE_ADMIN_KEY).
 
 A principal's scopes are its ceiling: every scope its keys may ever hold.`,
+		// Without these, a mistyped subcommand would print help and exit 0,
+		// and a script would carry on as if it had worked.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	f.register(cmd)
 	cmd.AddCommand(

@@ -15,13 +15,11 @@ import (
 
 // Log attribute keys.
 const (
-	logKeyID     = "key_id"
-	logReason    = "reason"
-	logPath      = "path"
-	logRemote    = "remote"
-	logErr       = "err"
-	logStatus    = "status"
-	logPrincipal = "principal"
+	logKeyID  = "key_id"
+	logReason = "reason"
+	logPath   = "path"
+	logRemote = "remote"
+	logErr    = "err"
 )
 
 // Verifier checks a presented key; *apikey.Verifier is one.

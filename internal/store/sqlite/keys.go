@@ -117,7 +117,7 @@ func (db *DB) Keys(ctx context.Context, f apikey.KeyFilter) (apikey.Page[apikey.
 	}
 	if f.Team != "" {
 		from += ` JOIN principals p ON p.id = k.principal`
-		w.add("p.team = ? OR 1", f.Team)
+		w.add("p.team = ?", f.Team)
 	}
 	if f.Status != "" {
 		w.add("k.status = ?", string(f.Status))
