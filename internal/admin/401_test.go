@@ -51,17 +51,14 @@ func TestUnauthorized(t *testing.T) {
 		CIDRs: []string{"10.0.0.0/8"}})
 	env.principal(t, apikey.PrincipalSpec{ID: "gone@example.com", Scopes: []string{"keys:self"}})
 	_, disabledKey := env.adminKey(t, "gone@example.com", "keys:self")
-	for _, err := range []error{
-		func() error { _, err := env.issuer.SuspendKey(t.Context(), apikey.SystemActor, suspended.ID); return err }(),
-		func() error { _, err := env.issuer.RevokeKey(t.Context(), apikey.SystemActor, revoked.ID); return err }(),
-		func() error {
-			_, err := env.issuer.DisablePrincipal(t.Context(), apikey.SystemActor, "gone@example.com")
-			return err
-		}(),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if _, err := env.issuer.SuspendKey(t.Context(), apikey.SystemActor, suspended.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.issuer.RevokeKey(t.Context(), apikey.SystemActor, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.issuer.DisablePrincipal(t.Context(), apikey.SystemActor, "gone@example.com"); err != nil {
+		t.Fatal(err)
 	}
 	env.clock.Advance(2 * time.Hour) // past expiredKey's end, before the others'
 	unknown, err := apikey.Generate(nil, apikey.ClassAdmin, apikey.EnvLive)

@@ -191,8 +191,7 @@ func failingField(body []byte, v any) string {
 	if t.Kind() != reflect.Struct {
 		return ""
 	}
-	for i := range t.NumField() {
-		f := t.Field(i)
+	for f := range t.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "" || name == "-" {
 			continue

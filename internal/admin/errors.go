@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/scopegate/scopegate/internal/apikey"
 )
@@ -127,7 +128,10 @@ func classify(err error) (int, ErrorDetail) {
 	case errors.Is(err, apikey.ErrForbidden):
 		return http.StatusForbidden, ErrorDetail{Type: errTypeForbidden, Message: apikey.ErrForbidden.Error()}
 	case errors.Is(err, apikey.ErrConflict):
-		return http.StatusConflict, ErrorDetail{Type: errTypeConflict, Message: err.Error()}
+		// The Issuer's messages end in the sentinel's ": conflict", which
+		// the type already says.
+		msg := strings.TrimSuffix(err.Error(), ": "+apikey.ErrConflict.Error())
+		return http.StatusConflict, ErrorDetail{Type: errTypeConflict, Message: msg}
 	}
 	return http.StatusInternalServerError, ErrorDetail{Type: errTypeInternal,
 		Message: "internal error; the server log has the details"}

@@ -231,7 +231,6 @@ func errorOf(t *testing.T, resp response, want int) admin.ErrorDetail {
 // and that its message contains msg.
 func wantError(t *testing.T, got admin.ErrorDetail, typ, field, msg string) {
 	t.Helper()
-	t.Logf("DEBUG %+v", got)
 	if got.Type != typ || got.Field != field {
 		t.Errorf("error = %+v, want type %q field %q", got, typ, field)
 	}

@@ -41,7 +41,7 @@ func page[T any](items []T, limit int, id func(T) string) apikey.Page[T] {
 		return apikey.Page[T]{Items: items}
 	}
 	items = items[:limit]
-	return apikey.Page[T]{Items: items, Next: id(items[limit])}
+	return apikey.Page[T]{Items: items, Next: id(items[limit-1])}
 }
 
 // collect scans every row with scan and closes rows.
