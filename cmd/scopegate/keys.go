@@ -317,7 +317,7 @@ reuse.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&grace, "grace", "", "how long the old key keeps working, e.g. 24h, 1h or 0s (default: the server's, 24h)")
+	fs.StringVar(&grace, "grace", "", "how long the old key keeps working, e.g. 24h, 1d or 0s (default: the server's, 24h; at most 30d)")
 	fs.StringVar(&idempotencyKey, "idempotency-key", "", "Idempotency-Key header; reuse a value to repeat a rotation safely (default: random per run)")
 	return cmd
 }

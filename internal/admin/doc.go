@@ -63,6 +63,14 @@
 // after to get the following page; it is empty on the last page. Unknown
 // parameters are refused, so a typo does not silently widen a list.
 //
+// # Logging
+//
+// Each request leaves one Info line on the logger given to [NewHandler]
+// ("admin request": method, route, path, status, bytes, duration, client,
+// key_id, principal, error_type, reason), never with a body, a query string
+// or a header. Server errors add an Error line with the cause; a 503 adds a
+// Warn line.
+//
 // # Rotation
 //
 // POST /admin/v1/keys/{id}/rotate with an Idempotency-Key header may be

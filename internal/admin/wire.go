@@ -45,7 +45,8 @@ type Principal struct {
 }
 
 // KeyRequest is the body of POST /admin/v1/keys. TTL is a Go duration
-// ("720h", "20m"); it and ExpiresAt are alternatives.
+// ("720h", "20m"), optionally starting with whole days ("90d", "1d12h");
+// it and ExpiresAt are alternatives.
 type KeyRequest struct {
 	Principal string         `json:"principal"`
 	Name      string         `json:"name,omitempty"`
@@ -70,8 +71,8 @@ type KeyPatch struct {
 }
 
 // RotateRequest is the body of POST /admin/v1/keys/{id}/rotate. Grace is a
-// Go duration; absent means the configured default, "0s" means the old key
-// stops at once.
+// duration as TTL ("24h", "1d"); absent means the configured default, "0s"
+// means the old key stops at once.
 type RotateRequest struct {
 	Grace *string `json:"grace,omitempty"`
 }

@@ -227,6 +227,9 @@ func (i *Issuer) Principals(ctx context.Context, a Actor, f PrincipalFilter) (Pa
 		}
 	case a.rank() == 1:
 		p, err := i.store.Principal(ctx, a.Principal)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Page[Principal]{}, err
+		}
 		if err != nil || (f.Team != "" && p.Team != f.Team) || (f.Status != "" && p.Status != f.Status) || (f.After != "" && p.ID <= f.After) {
 			return Page[Principal]{}, nil
 		}
@@ -315,5 +318,9 @@ func (i *Issuer) changePrincipal(ctx context.Context, a Actor, id PrincipalID, a
 	if err != nil {
 		return Principal{}, err
 	}
-	return p, i.record(ctx, action, a, string(p.ID), p.ID, before, principalFields(&p))
+	after := principalFields(&p)
+	if len(diff(before, after)) == 0 {
+		return p, nil // nothing changed, e.g. disabling a disabled principal
+	}
+	return p, i.record(ctx, action, a, string(p.ID), p.ID, before, after)
 }

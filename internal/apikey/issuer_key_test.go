@@ -78,7 +78,7 @@ func TestCreateKey(t *testing.T) {
 
 func TestCreateAdminKey(t *testing.T) {
 	e := newIssuerEnv(t)
-	e.principal("alice@example.com", "ml", "chatbot", "keys:team")
+	e.principal("alice@example.com", "ml", "chatbot", "keys:self")
 	k, s := e.key(root, apikey.KeySpec{Principal: "alice@example.com", Class: apikey.ClassAdmin, Env: apikey.EnvTest, Scopes: []string{"keys:self"}})
 	if !strings.HasPrefix(s.Reveal(), "sga_test_") || k.Class != apikey.ClassAdmin {
 		t.Errorf("admin key starts %.9s with class %s, want sga_test_ and sga", s.Reveal(), k.Class)

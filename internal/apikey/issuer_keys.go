@@ -95,6 +95,11 @@ func (i *Issuer) setScopes(k *Key, p *Principal, a Actor, ss []string) error {
 	if err != nil {
 		return err
 	}
+	if set.IsEmpty() {
+		// A key without scopes grants nothing; refusing it catches the
+		// mistake when it is made, not when the key is first used.
+		return invalid("scopes", "at least one scope is required")
+	}
 	switch k.Class {
 	case ClassData:
 	case ClassAdmin:

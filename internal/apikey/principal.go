@@ -64,8 +64,8 @@ type Principal struct {
 // 1–128 printable ASCII characters without spaces, such as an email address
 // or a service name.
 func ValidPrincipalID(id PrincipalID) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
+	if len(id) == 0 || len(id) > 128 || id == "." || id == ".." {
+		return false // "." and ".." could never be addressed in a URL path
 	}
 	for i := range len(id) {
 		if c := id[i]; c <= ' ' || c >= 0x7f || c == '/' || c == '?' || c == '#' || c == '%' {

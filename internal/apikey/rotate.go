@@ -39,7 +39,9 @@ func (i *Issuer) RotateKey(ctx context.Context, a Actor, id ID, spec RotateSpec)
 	if err != nil {
 		return Key{}, Secret{}, err
 	}
-	fingerprint := "key.rotate " + string(id)
+	// The fingerprint covers everything the request asks for, so reusing an
+	// Idempotency-Key with a different grace is a conflict, not a replay.
+	fingerprint := fmt.Sprintf("key.rotate %s grace=%s", id, grace)
 	if spec.IdempotencyKey != "" {
 		if k, s, err := i.replay(ctx, a, spec.IdempotencyKey, fingerprint); !errors.Is(err, ErrNotFound) {
 			return k, s, err

@@ -1,0 +1,52 @@
+package admin_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scopegate/scopegate/internal/admin"
+	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/store/sqlite"
+)
+
+// Unexpected failures: 500 with a generic message; the details go to the
+// log only.
+
+func TestInternalErrorHidesDetails(t *testing.T) {
+	env := newTestEnv(t)
+	// The caller authenticates through env's Verifier, then reaches an
+	// Issuer whose store is closed, so every read and change fails.
+	broken, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "broken.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken.Close()
+	hasher, err := apikey.NewHasher([]byte(strings.Repeat("p", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	issuer := apikey.NewIssuer(apikey.IssuerConfig{Store: broken, Hasher: hasher, Now: env.clock.Now})
+	srv := httptest.NewServer(admin.NewHandler(slog.New(slog.NewJSONHandler(logs, nil)), issuer, env.verifier, nil))
+	t.Cleanup(srv.Close)
+	env.srv = srv
+
+	for _, req := range []request{
+		{method: "GET", path: "/admin/v1/keys"},
+		{method: "POST", path: "/admin/v1/principals", body: `{"id":"alice@example.com"}`},
+	} {
+		t.Run(req.method, func(t *testing.T) {
+			req.key = env.rootKey
+			got := errorOf(t, env.do(t, req), http.StatusInternalServerError)
+			diff(t, "error", got, admin.ErrorDetail{Type: "internal", Message: "internal error; the server log has the details"})
+		})
+	}
+	if !strings.Contains(logs.String(), "database is closed") || !strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Errorf("the log does not hold the details at level ERROR:\n%s", logs)
+	}
+}
