@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,6 +101,8 @@ func TestCreateKeyValidation(t *testing.T) {
 		field string
 	}{
 		{"UnknownPrincipal", root, apikey.KeySpec{Principal: "nobody", Scopes: []string{"chatbot"}}, "principal"},
+		{"NoScopes", root, apikey.KeySpec{Principal: "bob"}, "scopes"},
+		{"NoRoles", root, apikey.KeySpec{Principal: "bob", Class: apikey.ClassAdmin}, "scopes"},
 		{"ScopeSyntax", root, apikey.KeySpec{Principal: "bob", Scopes: []string{"chatbot:gpt*4o"}}, "scopes"},
 		{"ScopeOutsideCeiling", root, apikey.KeySpec{Principal: "bob", Scopes: []string{"data-retrieval:hr-docs"}}, "scopes"},
 		{"WiderThanCeiling", root, apikey.KeySpec{Principal: "bob", Scopes: []string{"code-generation"}}, "scopes"},
@@ -385,4 +388,63 @@ func TestRecorderFailure(t *testing.T) {
 		t.Errorf("error %q contains the secret", err)
 	}
 	e.stored(k.ID)
+}
+
+// replayReader yields the bytes 0, 1, 2, … and can be rewound, so that two
+// keys can be made to draw the same id.
+type replayReader struct {
+	mu sync.Mutex
+	n  byte
+}
+
+func (r *replayReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range p {
+		p[i] = r.n
+		r.n++
+	}
+	return len(p), nil
+}
+
+func (r *replayReader) rewind() {
+	r.mu.Lock()
+	r.n = 0
+	r.mu.Unlock()
+}
+
+// TestCreateKeySurvivesIDCollision replays the random source so that the
+// second key first draws the id of the first; the Issuer must draw again.
+func TestCreateKeySurvivesIDCollision(t *testing.T) {
+	rnd := &replayReader{}
+	e := newIssuerEnvConfig(t, apikey.IssuerConfig{Rand: rnd})
+	e.principal("bob", "ml", "chatbot")
+	first, firstSecret := e.key(root, apikey.KeySpec{Principal: "bob", Scopes: []string{"chatbot"}})
+	if want := "sgk_live_0123456789ABCDEF_23456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi2bW4Pz"; firstSecret.Reveal() != want {
+		t.Errorf("CreateKey with a counter as its random source = %q, want %q", firstSecret.Reveal(), want)
+	}
+	rnd.rewind()
+	second, secondSecret := e.key(root, apikey.KeySpec{Principal: "bob", Scopes: []string{"chatbot"}})
+	if second.ID == first.ID || secondSecret.Equal(firstSecret) {
+		t.Fatalf("second key has the id %s of the first", second.ID)
+	}
+	if err := e.verify(firstSecret, apikey.ClassData); err != nil {
+		t.Errorf("Verify(first key) after the collision = %v, want success", err)
+	}
+	if err := e.verify(secondSecret, apikey.ClassData); err != nil {
+		t.Errorf("Verify(second key) = %v, want success", err)
+	}
+	if n := e.keyCount(); n != 2 {
+		t.Errorf("store holds %d keys, want 2", n)
+	}
+}
+
+func TestCreateKeyEmptyCeiling(t *testing.T) {
+	e := newIssuerEnv(t)
+	e.principal("bob", "ml")
+	_, _, err := e.issuer.CreateKey(t.Context(), root, apikey.KeySpec{Principal: "bob", Scopes: []string{"chatbot"}})
+	wantValidation(t, err, "scopes")
+	if !strings.Contains(err.Error(), "(empty)") {
+		t.Errorf("error %q does not say the ceiling is empty", err)
+	}
 }

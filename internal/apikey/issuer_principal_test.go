@@ -79,6 +79,8 @@ func TestCreatePrincipalValidation(t *testing.T) {
 		field string
 	}{
 		{"EmptyID", apikey.PrincipalSpec{ID: ""}, "id"},
+		{"IDDot", apikey.PrincipalSpec{ID: "."}, "id"},
+		{"IDDotDot", apikey.PrincipalSpec{ID: ".."}, "id"},
 		{"IDWithSpace", apikey.PrincipalSpec{ID: "alice smith"}, "id"},
 		{"IDWithSlash", apikey.PrincipalSpec{ID: "team/alice"}, "id"},
 		{"IDWithPercent", apikey.PrincipalSpec{ID: "alice%40example.com"}, "id"},
@@ -208,6 +210,12 @@ func TestDisablePrincipalStopsItsKeys(t *testing.T) {
 		t.Fatalf("recorded %d changes, want 1", len(changes))
 	}
 	wantChange(t, changes[0], "principal.disable", root, "alice@example.com", map[string][2]string{"status": {"active", "disabled"}})
+	if _, err := e.issuer.DisablePrincipal(t.Context(), root, "alice@example.com"); err != nil {
+		t.Errorf("DisablePrincipal of a disabled principal = %v, want success", err)
+	}
+	if c := e.changes(); len(c) != 0 {
+		t.Errorf("disabling a disabled principal recorded %v, want nothing", c)
+	}
 
 	if _, err := e.issuer.EnablePrincipal(t.Context(), root, "alice@example.com"); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,9 @@
 package apikey_test
 
 import (
+	"bytes"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -264,6 +266,13 @@ func TestRotateIdempotent(t *testing.T) {
 			t.Error("the refused rotation rotated the other key")
 		}
 	})
+	t.Run("SameIdempotencyKeyOtherGraceErrConflict", func(t *testing.T) {
+		grace := time.Hour
+		_, s, err := e.rotate(root, old.ID, apikey.RotateSpec{IdempotencyKey: "req-1", Grace: &grace})
+		if !errors.Is(err, apikey.ErrConflict) || !s.IsZero() {
+			t.Errorf("RotateKey(same key and Idempotency-Key, other grace) = %v, want ErrConflict and no key", err)
+		}
+	})
 	t.Run("OtherActorDoesNotGetTheAnswer", func(t *testing.T) {
 		root2 := apikey.Actor{Principal: "root2", KeyID: "ROOT2KEY00000000", Roles: scope.MustParseSet("admin")}
 		_, s, err := e.rotate(root2, old.ID, apikey.RotateSpec{IdempotencyKey: "req-1"})
@@ -319,5 +328,28 @@ func TestRotateIdempotentConcurrent(t *testing.T) {
 	}
 	if c := e.changes(); len(c) != 2 {
 		t.Errorf("concurrent retries recorded %d changes, want 2 (one rotation)", len(c))
+	}
+}
+
+// TestRotateReplayAfterPepperChange checks that a stored one-time answer
+// sealed under one pepper is not opened under another, and that the retry
+// then fails rather than minting a second key.
+func TestRotateReplayAfterPepperChange(t *testing.T) {
+	e, old, _ := rotateEnv(t, apikey.KeySpec{})
+	if _, _, err := e.rotate(root, old.ID, apikey.RotateSpec{IdempotencyKey: "req-1"}); err != nil {
+		t.Fatal(err)
+	}
+	e.changes()
+	otherHasher, err := apikey.NewHasher(bytes.Repeat([]byte{8}, apikey.MinPepperLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := apikey.NewIssuer(apikey.IssuerConfig{Store: e.db, Hasher: otherHasher, Recorder: e.rec, Now: e.clock.Now})
+	_, s, err := other.RotateKey(t.Context(), root, old.ID, apikey.RotateSpec{IdempotencyKey: "req-1"})
+	if err == nil || !strings.Contains(err.Error(), "pepper") || !s.IsZero() {
+		t.Errorf("replay under another pepper = %v (secret returned: %v), want an error naming the pepper", err, !s.IsZero())
+	}
+	if n := e.keyCount(); n != 2 {
+		t.Errorf("store holds %d keys, want 2", n)
 	}
 }

@@ -89,7 +89,7 @@ func (db *DB) Rotate(ctx context.Context, next apikey.Key, retire func(*apikey.K
 				return fmt.Errorf("read idempotency record: %w", err)
 			}
 		}
-		if _, err := db.UpdateKey(ctx, next.RotatedFrom, retire); err != nil {
+		if _, err := updateKey(ctx, tx, next.RotatedFrom, retire); err != nil {
 			return err
 		}
 		normKey(&next)
