@@ -84,9 +84,14 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	defer adminLn.Close()
 
 	lastUsed := apikey.NewLastUsed(s.store, logger)
+	// ready's error is shown on the unauthenticated /readyz, so it names the
+	// failing part only; the driver's error, which may name hosts, is logged.
 	ready := func(ctx context.Context) error {
-		_, err := s.store.Principals(ctx, apikey.PrincipalFilter{Limit: 1})
-		return err
+		if _, err := s.store.Principals(ctx, apikey.PrincipalFilter{Limit: 1}); err != nil {
+			logger.WarnContext(ctx, "readiness: store unreachable", "err", err)
+			return errors.New("store unreachable")
+		}
+		return nil
 	}
 	dataSrv := newServer(proxy.NewHandler(logger, s.verifier, lastUsed, s.now), logger)
 	adminSrv := newServer(admin.NewHandler(logger, s.issuer, s.verifier, ready), logger)

@@ -71,7 +71,7 @@ func authenticateRequest(r *http.Request, verifier *apikey.Verifier) (apikey.Act
 		KeyID:     v.Key.ID,
 		// A key's roles are narrowed by its principal's ceiling, exactly
 		// as data scopes are: lowering the ceiling demotes every key.
-		Roles: v.Key.Scopes.Intersect(v.Principal.Ceiling),
+		Roles: apikey.EffectiveRoles(v.Key.Scopes, v.Principal.Ceiling),
 	}, nil
 }
 

@@ -22,7 +22,9 @@ func handleHealthz(logger *slog.Logger) http.Handler {
 
 // handleReadyz serves GET /readyz: 200 when ready reports no error, else
 // 503 with the reason, so that a load balancer stops sending traffic while
-// the store or audit log is unavailable. A nil ready is always ready.
+// the store is unavailable. The route needs no credential, so ready must
+// return errors whose text is safe to show anyone. A nil ready is always
+// ready.
 func handleReadyz(logger *slog.Logger, ready func(context.Context) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ready != nil {

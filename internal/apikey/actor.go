@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/scopegate/scopegate/internal/scope"
 )
@@ -60,13 +61,7 @@ func (a Actor) String() string {
 	return string(a.Principal) + "/" + string(a.KeyID)
 }
 
-func (a Actor) rank() int {
-	r := 0
-	for _, s := range a.Roles.Scopes() {
-		r = max(r, roleRank(s))
-	}
-	return r
-}
+func (a Actor) rank() int { return rankOf(a.Roles) }
 
 // IsAdmin reports whether a holds the admin role.
 func (a Actor) IsAdmin() bool { return a.rank() == 3 }
@@ -83,6 +78,35 @@ func (a Actor) Reaches(p *Principal) bool {
 	}
 	return false
 }
+
+// rankOf returns the highest role rank in set, 0 if it holds no role.
+func rankOf(set scope.Set) int {
+	r := 0
+	for _, s := range set.Scopes() {
+		r = max(r, roleRank(s))
+	}
+	return r
+}
+
+// EffectiveRoles returns the roles of an admin key that its principal's
+// ceiling allows. Roles nest by rank (admin ⊇ keys:team ⊇ keys:self), so a
+// ceiling holding admin allows a keys:self key, and narrowing a ceiling
+// narrows every admin key at once, as for data scopes.
+func EffectiveRoles(keyScopes, ceiling scope.Set) scope.Set {
+	limit := rankOf(ceiling)
+	var out []scope.Scope
+	for _, s := range keyScopes.Scopes() {
+		if r := roleRank(s); r > 0 && r <= limit {
+			out = append(out, s)
+		}
+	}
+	return scope.NewSet(out...)
+}
+
+// errAboveCaller refuses a change to an admin key whose roles the caller
+// could not grant: resuming, extending or rotating such a key would hand
+// out more than the caller holds. Suspending and revoking stay allowed.
+var errAboveCaller = fmt.Errorf("the key holds admin roles above the caller's own: %w", ErrForbidden)
 
 // mayGrant reports whether a may hand out every role in roles.
 func (a Actor) mayGrant(roles scope.Set) bool {

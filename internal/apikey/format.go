@@ -53,31 +53,46 @@ type ID string
 // LogValue, Format and MarshalJSON all redact. Only Reveal returns the text,
 // for the single place that shows a new key to its owner, and for hashing.
 type Secret struct {
-	_     [0]func() // not comparable: == on secrets is not constant-time
-	value string
+	_ [0]func() // not comparable: == on secrets is not constant-time
+	// p points at the text rather than holding it: fmt prints the fields of
+	// a struct held in an unexported field without calling their methods,
+	// and a pointer at that depth prints as an address, not as the key.
+	p *string
+}
+
+// newSecret wraps key text.
+func newSecret(s string) Secret { return Secret{p: &s} }
+
+// text returns the key text, or "" for the zero Secret.
+func (s Secret) text() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
 }
 
 const redacted = "[REDACTED]"
 
 // Reveal returns the key text. Call it only to show a new key once, or to
 // hash it.
-func (s Secret) Reveal() string { return s.value }
+func (s Secret) Reveal() string { return s.text() }
 
 // IsZero reports whether s holds no key.
-func (s Secret) IsZero() bool { return s.value == "" }
+func (s Secret) IsZero() bool { return s.text() == "" }
 
 // Equal compares two secrets in constant time.
 func (s Secret) Equal(t Secret) bool {
-	return subtle.ConstantTimeCompare([]byte(s.value), []byte(t.value)) == 1
+	return subtle.ConstantTimeCompare([]byte(s.text()), []byte(t.text())) == 1
 }
 
 // Last4 returns the last four characters of the key, which people use to
 // tell keys apart; they are part of the checksum, not the secret.
 func (s Secret) Last4() string {
-	if len(s.value) < 4 {
+	v := s.text()
+	if len(v) < 4 {
 		return ""
 	}
-	return s.value[len(s.value)-4:]
+	return v[len(v)-4:]
 }
 
 // String implements fmt.Stringer and redacts the key.
@@ -134,7 +149,7 @@ func Parse(s string) (Credential, error) {
 	if sum := checksum(stringBytes(s[:len(s)-CRCLen])); s[len(s)-CRCLen:] != string(sum[:]) {
 		return Credential{}, formatError(ErrBadChecksum, ID(id), "key checksum does not match")
 	}
-	return Credential{Class: class, Env: env, ID: ID(id), Secret: Secret{value: s}}, nil
+	return Credential{Class: class, Env: env, ID: ID(id), Secret: newSecret(s)}, nil
 }
 
 // Generate returns a new key of the given class and environment, with its
@@ -165,7 +180,7 @@ func Generate(r io.Reader, class Class, env Env) (Credential, error) {
 	sum := checksum(buf)
 	buf = append(buf, sum[:]...)
 	s := string(buf)
-	return Credential{Class: class, Env: env, ID: ID(s[9 : 9+IDLen]), Secret: Secret{value: s}}, nil
+	return Credential{Class: class, Env: env, ID: ID(s[9 : 9+IDLen]), Secret: newSecret(s)}, nil
 }
 
 // NewID returns a random id in the key id alphabet, for records that need

@@ -58,7 +58,7 @@ func NewHasher(pepper []byte) (*Hasher, error) {
 
 // Hash returns the HMAC of the key s.
 func (h *Hasher) Hash(s Secret) Hash {
-	return h.hashString(s.value)
+	return h.hashString(s.text())
 }
 
 func (h *Hasher) hashString(s string) Hash {

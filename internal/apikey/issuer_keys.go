@@ -114,8 +114,12 @@ func (i *Issuer) setScopes(k *Key, p *Principal, a Actor, ss []string) error {
 	default:
 		return invalid("kind", "must be %q or %q", "data", "admin")
 	}
-	if out := set.Outside(p.Ceiling); len(out) > 0 {
-		return invalid("scopes", "%s outside the ceiling of principal %q (%s)", scope.NewSet(out...), p.ID, ceilingText(p.Ceiling))
+	outside := set.Outside(p.Ceiling)
+	if k.Class == ClassAdmin {
+		outside = set.Outside(EffectiveRoles(set, p.Ceiling))
+	}
+	if len(outside) > 0 {
+		return invalid("scopes", "%s outside the ceiling of principal %q (%s)", scope.NewSet(outside...), p.ID, ceilingText(p.Ceiling))
 	}
 	k.Scopes = set
 	return nil
@@ -260,6 +264,9 @@ func (i *Issuer) UpdateKey(ctx context.Context, a Actor, id ID, patch KeyPatch) 
 		if k.Status == StatusRevoked {
 			return fmt.Errorf("key %s is revoked: %w", k.ID, ErrConflict)
 		}
+		if k.Class == ClassAdmin && !a.mayGrant(k.Scopes) {
+			return errAboveCaller
+		}
 		if patch.Name != nil {
 			k.Name = *patch.Name
 		}
@@ -304,6 +311,9 @@ func (i *Issuer) ResumeKey(ctx context.Context, a Actor, id ID) (Key, error) {
 	return i.changeKey(ctx, a, id, "key.resume", func(k *Key, _ *Principal) error {
 		if k.Status == StatusRevoked {
 			return fmt.Errorf("key %s is revoked and cannot be resumed: %w", k.ID, ErrConflict)
+		}
+		if k.Class == ClassAdmin && !a.mayGrant(k.Scopes) {
+			return errAboveCaller
 		}
 		k.Status = StatusActive
 		return nil

@@ -241,3 +241,91 @@ func TestTeamAdminGrantsRoles(t *testing.T) {
 	_, _, err = e.issuer.CreateKey(ctx, aliceSelf, apikey.KeySpec{Principal: "alice@example.com", Class: apikey.ClassAdmin, Scopes: []string{"keys:team"}})
 	wantValidation(t, err, "scopes")
 }
+
+// TestAdminKeyAboveCaller checks that a caller cannot obtain roles above
+// its own through an admin key it reaches: rotating, resuming or changing
+// a teammate's admin key would hand out that key's roles. Suspending and
+// revoking it only take power away, so they stay allowed.
+func TestAdminKeyAboveCaller(t *testing.T) {
+	tests := []struct {
+		name    string
+		call    func(e *reachEnv, id apikey.ID) error
+		wantErr error
+	}{
+		{"Rotate", func(e *reachEnv, id apikey.ID) error {
+			_, _, err := e.issuer.RotateKey(t.Context(), aliceTeam, id, apikey.RotateSpec{})
+			return err
+		}, apikey.ErrForbidden},
+		{"Update", func(e *reachEnv, id apikey.ID) error {
+			name := "mine now"
+			_, err := e.issuer.UpdateKey(t.Context(), aliceTeam, id, apikey.KeyPatch{Name: &name})
+			return err
+		}, apikey.ErrForbidden},
+		{"Resume", func(e *reachEnv, id apikey.ID) error {
+			if _, err := e.issuer.SuspendKey(t.Context(), root, id); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.issuer.ResumeKey(t.Context(), aliceTeam, id)
+			return err
+		}, apikey.ErrForbidden},
+		{"Suspend", func(e *reachEnv, id apikey.ID) error {
+			_, err := e.issuer.SuspendKey(t.Context(), aliceTeam, id)
+			return err
+		}, nil},
+		{"Revoke", func(e *reachEnv, id apikey.ID) error {
+			_, err := e.issuer.RevokeKey(t.Context(), aliceTeam, id)
+			return err
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newReachEnv(t)
+			// bob, alice's teammate, holds an admin key.
+			if _, err := e.issuer.UpdatePrincipal(t.Context(), root, "bob@example.com", apikey.PrincipalPatch{Scopes: &[]string{"chatbot", "admin"}}); err != nil {
+				t.Fatal(err)
+			}
+			bobAdmin, _ := e.key(root, apikey.KeySpec{Principal: "bob@example.com", Class: apikey.ClassAdmin, Scopes: []string{"admin"}})
+			before := e.keyCount()
+			err := tt.call(e, bobAdmin.ID)
+			if tt.wantErr == nil && err != nil {
+				t.Fatalf("%s by keys:team = %v, want success", tt.name, err)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("%s by keys:team = %v, want %v", tt.name, err, tt.wantErr)
+			}
+			if e.keyCount() != before {
+				t.Errorf("%s created a key", tt.name)
+			}
+		})
+	}
+}
+
+// TestRolesNestInCeiling checks that an admin ceiling allows lower roles,
+// and that effective roles follow the ceiling.
+func TestRolesNestInCeiling(t *testing.T) {
+	e := newIssuerEnv(t)
+	e.principal("ops@example.com", "ops", "admin")
+	if _, _, err := e.issuer.CreateKey(t.Context(), root, apikey.KeySpec{Principal: "ops@example.com", Class: apikey.ClassAdmin, Scopes: []string{"keys:self"}}); err != nil {
+		t.Errorf("keys:self key under an admin ceiling: %v", err)
+	}
+	e.principal("dev@example.com", "ops", "keys:self")
+	_, _, err := e.issuer.CreateKey(t.Context(), root, apikey.KeySpec{Principal: "dev@example.com", Class: apikey.ClassAdmin, Scopes: []string{"keys:team"}})
+	wantValidation(t, err, "scopes")
+
+	tests := []struct {
+		key, ceiling []string
+		want         string
+	}{
+		{[]string{"keys:self"}, []string{"admin"}, "keys:self"},
+		{[]string{"admin"}, []string{"keys:team"}, ""},
+		{[]string{"admin", "keys:self"}, []string{"keys:team"}, "keys:self"},
+		{[]string{"keys:team"}, []string{"chatbot"}, ""},
+		{[]string{"chatbot"}, []string{"admin", "chatbot"}, ""},
+	}
+	for _, tt := range tests {
+		got := apikey.EffectiveRoles(scope.MustParseSet(tt.key...), scope.MustParseSet(tt.ceiling...)).String()
+		if got != tt.want {
+			t.Errorf("EffectiveRoles(%v, %v) = %q, want %q", tt.key, tt.ceiling, got, tt.want)
+		}
+	}
+}

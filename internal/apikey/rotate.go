@@ -39,6 +39,10 @@ func (i *Issuer) RotateKey(ctx context.Context, a Actor, id ID, spec RotateSpec)
 	if err != nil {
 		return Key{}, Secret{}, err
 	}
+	if old.Class == ClassAdmin && !a.mayGrant(old.Scopes) {
+		// The new key would carry the old key's roles: rotating is granting.
+		return Key{}, Secret{}, errAboveCaller
+	}
 	// The fingerprint covers everything the request asks for, so reusing an
 	// Idempotency-Key with a different grace is a conflict, not a replay.
 	fingerprint := fmt.Sprintf("key.rotate %s grace=%s", id, grace)
@@ -152,7 +156,7 @@ func (i *Issuer) seal(a Actor, idemKey string, id ID, s Secret) ([]byte, error) 
 	if _, err := io.ReadFull(i.rand, nonce); err != nil {
 		return nil, err
 	}
-	return aead.Seal(nonce, nonce, []byte(s.value), sealAAD(a, idemKey, id)), nil
+	return aead.Seal(nonce, nonce, []byte(s.text()), sealAAD(a, idemKey, id)), nil
 }
 
 func (i *Issuer) unseal(a Actor, idemKey string, id ID, sealed []byte) (Secret, error) {
@@ -168,5 +172,5 @@ func (i *Issuer) unseal(a Actor, idemKey string, id ID, sealed []byte) (Secret, 
 	if err != nil {
 		return Secret{}, errors.New("idempotency record cannot be opened (was the pepper changed?)")
 	}
-	return Secret{value: string(plain)}, nil
+	return newSecret(string(plain)), nil
 }

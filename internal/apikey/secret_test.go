@@ -76,6 +76,26 @@ func TestSecretRedactedByFmt(t *testing.T) {
 	checkRedacted(t, "Errorf", fmt.Errorf("use key %v: %w", s, ErrInvalidKey).Error(), cred)
 }
 
+// TestSecretInUnexportedField covers fmt's blind spot: it prints the
+// fields of a value held in an unexported field by reflection, without
+// calling their methods. The key text must not come out that way either.
+func TestSecretInUnexportedField(t *testing.T) {
+	cred := redactionKey(t)
+	type inner struct{ s Secret }
+	type outer struct {
+		in   inner
+		cred Credential
+	}
+	v := outer{in: inner{s: cred.Secret}, cred: cred}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
+		out := fmt.Sprintf(verb, v)
+		secret := cred.Secret.Reveal()[9+IDLen+1 : KeyLen-CRCLen]
+		if strings.Contains(out, secret[:12]) {
+			t.Errorf("Sprintf(%q) of a struct with an unexported Secret leaks the key: %s", verb, out)
+		}
+	}
+}
+
 func TestSecretRedactedBySlog(t *testing.T) {
 	cred := redactionKey(t)
 	for name, newHandler := range map[string]func(*bytes.Buffer) slog.Handler{
@@ -167,7 +187,7 @@ func TestSecretEqual(t *testing.T) {
 		{"Different", a, other.Secret, false},
 		{"ZeroAndKey", Secret{}, a, false},
 		{"KeyAndZero", a, Secret{}, false},
-		{"PrefixOfKey", Secret{value: validKey[:40]}, a, false},
+		{"PrefixOfKey", newSecret(validKey[:40]), a, false},
 		{"BothZero", Secret{}, Secret{}, true},
 	}
 	for _, tt := range tests {

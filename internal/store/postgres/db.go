@@ -28,7 +28,10 @@ type DB struct {
 }
 
 // Open connects to the database at dsn (a URL or keyword/value string, as
-// pgx accepts) and brings its schema up to date. The caller must Close it.
+// pgx accepts) and brings its schema up to date. The DSN may also set the
+// pool's size and lifetimes (pool_max_conns and the other pgxpool
+// parameters) and run-time parameters such as search_path. The caller must
+// Close it.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {

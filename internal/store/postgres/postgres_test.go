@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/scopegate/scopegate/internal/apikey"
@@ -24,10 +25,20 @@ func mustOpen(t *testing.T, dsn string) *postgres.DB {
 	return db
 }
 
+// small caps a test's pool: the suite runs many tests in parallel, each
+// with a pool of its own, and the server's max_connections (100 by
+// default) is shared with every other package's tests.
+func small(dsn string) string {
+	if strings.Contains(dsn, "://") {
+		return dsn + "&pool_max_conns=4" // PostgresSchema's URL has a query
+	}
+	return dsn + " pool_max_conns=4"
+}
+
 func TestStore(t *testing.T) {
 	testenv.PostgresDSN(t) // skip once here rather than in every subtest
 	apikeytest.Run(t, func(t *testing.T) apikey.Store {
-		return mustOpen(t, testenv.PostgresSchema(t))
+		return mustOpen(t, small(testenv.PostgresSchema(t)))
 	})
 }
 

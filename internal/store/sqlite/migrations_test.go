@@ -1,8 +1,13 @@
 package sqlite
 
 import (
+	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 func TestMigrationVersions(t *testing.T) {
@@ -65,5 +70,32 @@ func TestPragmas(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s pool: PRAGMA %s = %s, want %s", tt.pool, tt.pragma, got, tt.want)
 		}
+	}
+}
+
+// TestWriteTransactionsAreImmediate checks that a write transaction takes
+// the write lock when it begins, not at its first write: another
+// connection that has not waited for it cannot write.
+func TestWriteTransactionsAreImmediate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scopegate.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open = %v", err)
+	}
+	defer db.Close()
+	other, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	tx, err := db.write.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	_, err = other.ExecContext(t.Context(), `INSERT INTO principals (id, kind, audience, status) VALUES ('x', 'user', 'internal', 'active')`)
+	if e, ok := errors.AsType[*msqlite.Error](err); !ok || e.Code()&0xff != sqlite3.SQLITE_BUSY {
+		t.Errorf("write from another connection during a write transaction = %v, want SQLITE_BUSY", err)
 	}
 }
