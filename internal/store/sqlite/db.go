@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -47,6 +48,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
+	// The file holds key hashes and sealed one-time responses, so only
+	// scopegate's user may read it. SQLite gives the -wal and -shm files the
+	// mode of the database file. An existing file's mode is left alone.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite database: %w", err)
+	}
+	f.Close()
 	db := &DB{Now: time.Now, path: abs}
 	if db.write, err = sql.Open("sqlite", dsn(abs, false)); err != nil {
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -52,6 +53,24 @@ func TestOpenTwice(t *testing.T) {
 	third := mustOpen(t, path)
 	if _, err := third.Principal(ctx, p.ID); err != nil {
 		t.Errorf("Principal after reopening = %v", err)
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scopegate.db")
+	db := mustOpen(t, path)
+	p := apikey.Principal{ID: "alice@example.com", Kind: apikey.KindUser, Audience: apikey.AudienceInternal, Status: apikey.PrincipalActive}
+	if err := db.CreatePrincipal(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s has mode %v, want -rw-------", filepath.Base(name), mode)
+		}
 	}
 }
 
