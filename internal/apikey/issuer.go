@@ -73,6 +73,10 @@ func NewIssuer(cfg IssuerConfig) *Issuer {
 	if i.now == nil {
 		i.now = time.Now
 	}
+	// Stores keep microseconds; truncating here makes the record a create
+	// answers equal to the one a later read returns.
+	clock := i.now
+	i.now = func() time.Time { return clock().Truncate(time.Microsecond) }
 	if i.rand == nil {
 		i.rand = rand.Reader
 	}

@@ -8,7 +8,8 @@ import (
 // Store keeps principals and keys. The sqlite and postgres packages
 // implement it, and apikeytest.Run checks that they behave alike.
 //
-// Every method is safe for concurrent use. Not-found is ErrNotFound, an
+// Every method is safe for concurrent use. Times are kept to the
+// microsecond (PostgreSQL's precision) and returned in UTC. Not-found is ErrNotFound, an
 // existing id on create is ErrConflict; adapters translate their drivers'
 // errors. Methods do not retry: a failed call changed nothing.
 type Store interface {
@@ -16,8 +17,10 @@ type Store interface {
 	KeyStore
 	// Rotate atomically creates next, applies retire to the key it replaces
 	// (next.RotatedFrom), and, when idem is not nil, records idem. If an
-	// idempotency record with idem's Actor and Key already exists, Rotate
-	// changes nothing and returns it with ErrConflict.
+	// unexpired idempotency record with idem's Actor and Key already
+	// exists, Rotate changes nothing and returns it with ErrConflict. On
+	// success it returns the stored idem (nil when idem was nil); an
+	// idempotency record with a zero ExpiresAt never expires.
 	Rotate(ctx context.Context, next Key, retire func(*Key) error, idem *Idempotency) (*Idempotency, error)
 	// Idempotency returns the record for actor and key, or ErrNotFound.
 	// Records older than their ExpiresAt are not found.
@@ -34,13 +37,15 @@ type PrincipalStore interface {
 	Principals(ctx context.Context, f PrincipalFilter) (Page[Principal], error)
 	// UpdatePrincipal reads the principal, calls fn on it, and stores the
 	// result, all in one transaction; an error from fn aborts it and is
-	// returned as is. It returns the stored principal.
+	// returned as is. fn may not change the id. It returns the stored
+	// principal, exactly as a later Principal call would.
 	UpdatePrincipal(ctx context.Context, id PrincipalID, fn func(*Principal) error) (Principal, error)
 }
 
 // KeyStore keeps keys.
 type KeyStore interface {
-	// CreateKey stores k; ErrConflict if its id exists.
+	// CreateKey stores k; ErrConflict if its id exists, ErrNotFound if its
+	// principal does not.
 	CreateKey(ctx context.Context, k Key) error
 	// Key returns the key with id, or ErrNotFound.
 	Key(ctx context.Context, id ID) (Key, error)
@@ -48,7 +53,9 @@ type KeyStore interface {
 	Keys(ctx context.Context, f KeyFilter) (Page[Key], error)
 	// UpdateKey reads the key, calls fn on it, and stores the result, all in
 	// one transaction; an error from fn aborts it and is returned as is. fn
-	// may not change the id or the hash. It returns the stored key.
+	// may not change the id, the hash or the principal: the store refuses
+	// such a change with an error and stores nothing. It returns the stored
+	// key, exactly as a later Key call would.
 	UpdateKey(ctx context.Context, id ID, fn func(*Key) error) (Key, error)
 	// TouchKeys sets last_used_at for many keys in one write, never moving
 	// it backwards. Unknown ids are ignored.

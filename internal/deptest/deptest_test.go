@@ -257,3 +257,24 @@ func hasGoFiles(dir string) bool {
 	pkg, err := build.ImportDir(dir, 0)
 	return err == nil && len(pkg.GoFiles) > 0
 }
+
+// TestBinaryHasNoTestCode checks that the scopegate binary links neither
+// the testing package nor the conformance suites and test helpers
+// (apikeytest, testenv), which exist only for tests.
+func TestBinaryHasNoTestCode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list; skipped under -short")
+	}
+	bin := module + "/cmd/scopegate"
+	listed := goList(t, moduleRoot(t), []string{bin})
+	p, ok := listed[bin]
+	if !ok {
+		t.Fatalf("go list did not report %s", bin)
+	}
+	for _, dep := range p.Deps {
+		isTestHelper := strings.HasPrefix(dep, module+"/") && (strings.HasSuffix(dep, "test") || strings.HasSuffix(dep, "/testenv"))
+		if dep == "testing" || isTestHelper {
+			t.Errorf("%s depends on %s%s; test code must stay out of the binary", bin, dep, via(listed, bin, dep))
+		}
+	}
+}
