@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"hash/crc32"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -54,17 +55,16 @@ func (s *syncBuffer) String() string {
 // everything the test saw of it: response bodies are kept so the canary
 // check can search them.
 type gateway struct {
-	t        *testing.T
-	dataDir  string
-	info     serveInfo
-	clock    *testClock
-	logs     *syncBuffer
-	mu       sync.Mutex
-	bodies   []string
-	secrets  []string
-	done     chan error
-	cancel   context.CancelFunc
-	getenvKV map[string]string
+	t       *testing.T
+	dataDir string
+	info    serveInfo
+	clock   *testClock
+	logs    *syncBuffer
+	mu      sync.Mutex
+	bodies  []string
+	secrets []string
+	done    chan error
+	cancel  context.CancelFunc
 }
 
 // backend is a store configuration the end-to-end test runs against.
@@ -160,9 +160,7 @@ func (g *gateway) do(method, url, key string, header http.Header, body any) (int
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
+	maps.Copy(req.Header, header)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		g.t.Fatalf("%s %s: %v", method, url, err)
@@ -476,7 +474,7 @@ func testEndToEnd(t *testing.T, be backend) {
 // the one answer allowed to show it.
 func withoutCreateAnswers(bodies, s string) string {
 	var keep []string
-	for _, b := range strings.Split(bodies, "\n") {
+	for b := range strings.SplitSeq(bodies, "\n") {
 		if !strings.Contains(b, `"key":"`+s+`"`) {
 			keep = append(keep, b)
 		}

@@ -172,8 +172,7 @@ func checkFields(n *yaml.Node, t reflect.Type, path string) error {
 	switch {
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
 		fields := map[string]reflect.Type{}
-		for i := range t.NumField() {
-			f := t.Field(i)
+		for f := range t.Fields() {
 			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 			if name != "" && name != "-" {
 				fields[name] = f.Type

@@ -130,11 +130,12 @@ func TestSetProperties(t *testing.T) {
 		for i := range out {
 			s := Scope{Feature: features[rng.IntN(2)]}
 			if rng.IntN(4) > 0 {
-				name := string("gp4"[rng.IntN(3)])
+				var name strings.Builder
+				name.WriteString(string("gp4"[rng.IntN(3)]))
 				for range rng.IntN(3) {
-					name += string(alphabet[rng.IntN(len(alphabet))])
+					name.WriteString(string(alphabet[rng.IntN(len(alphabet))]))
 				}
-				s.Resource = Pattern{Name: name, Prefix: rng.IntN(2) == 0}
+				s.Resource = Pattern{Name: name.String(), Prefix: rng.IntN(2) == 0}
 			}
 			out[i] = s
 		}
