@@ -70,6 +70,8 @@ func newRootCmd(e *env) *cobra.Command {
 		newInitCmd(e),
 		newPrincipalsCmd(e),
 		newKeysCmd(e),
+		newExplainCmd(e),
+		newConfigCmd(e),
 	)
 	return root
 }

@@ -94,7 +94,7 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		return nil
 	}
 	dataSrv := newServer(proxy.NewHandler(logger, s.verifier, lastUsed, s.now), logger)
-	adminSrv := newServer(admin.NewHandler(logger, s.issuer, s.verifier, ready), logger)
+	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: nil}), logger)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveUntilDone(gctx, dataSrv, dataLn) })

@@ -152,3 +152,45 @@ func TestRequestRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestExplainBadRequest(t *testing.T) {
+	env := newExplainEnv(t, allowed)
+	id := string(env.dataKey.ID)
+	explain := func(body string) request { return request{method: "POST", path: "/admin/v1/explain", body: body} }
+	tests := []struct {
+		name  string
+		req   request
+		field string
+		msg   string
+	}{
+		{"NoKey", explain(`{"method":"POST","path":"/v1/chat/completions"}`), "key_id", "required"},
+		{"KeyAndKeyID", explain(`{"key_id":"` + id + `","key":"` + env.dataText + `","method":"POST","path":"/v1/x"}`), "key_id", "not both"},
+		{"MalformedKey", explain(`{"key":"sgk_live_nonsense","method":"POST","path":"/v1/x"}`), "key", "malformed API key"},
+		{"BadKeyChecksum", explain(`{"key":"` + badChecksum(env.dataText) + `","method":"POST","path":"/v1/x"}`), "key", "checksum"},
+		{"WholeKeyAsKeyID", explain(`{"key_id":"` + env.dataText + `","method":"POST","path":"/v1/x"}`), "key_id", "whole key"},
+		{"NoMethod", explain(`{"key_id":"` + id + `","path":"/v1/chat/completions"}`), "method", "required"},
+		{"BadMethod", explain(`{"key_id":"` + id + `","method":"PO ST","path":"/v1/chat/completions"}`), "method", "HTTP method"},
+		{"NoPath", explain(`{"key_id":"` + id + `","method":"POST"}`), "path", "required"},
+		{"RelativePath", explain(`{"key_id":"` + id + `","method":"POST","path":"v1/chat/completions"}`), "path", "request path"},
+		{"PathWithSpace", explain(`{"key_id":"` + id + `","method":"POST","path":"/v1/chat completions"}`), "path", "request path"},
+		{"BadClientIP", explain(`{"key_id":"` + id + `","method":"POST","path":"/v1/x","client_ip":"10.0.0.0/8"}`), "client_ip", "IPv4 or IPv6"},
+		{"UnknownField", explain(`{"key_id":"` + id + `","method":"POST","path":"/v1/x","model":"gpt-4o"}`), "model", "unknown field"},
+		{"BodyNotJSON", explain(`{"key_id":"` + id + `","method":"POST","path":"/v1/x","body":{model:1}}`), "", "not valid JSON"},
+		{"MethodNotString", explain(`{"key_id":"` + id + `","method":1,"path":"/v1/x"}`), "method", "must be a string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.key = env.rootKey
+			wantError(t, errorOf(t, env.do(t, tt.req), http.StatusBadRequest), "invalid_request", tt.field, tt.msg)
+		})
+	}
+	if n := len(env.explainer.received()); n != 0 {
+		t.Errorf("the Explainer was asked %d times about refused requests, want 0", n)
+	}
+
+	t.Run("TooLarge", func(t *testing.T) {
+		big := `{"key_id":"` + id + `","method":"POST","path":"/v1/x","body":"` + strings.Repeat("a", 1<<20) + `"}`
+		got := errorOf(t, env.do(t, request{method: "POST", path: "/admin/v1/explain", key: env.rootKey, body: big}), http.StatusRequestEntityTooLarge)
+		wantError(t, got, "invalid_request", "", "larger than")
+	})
+}

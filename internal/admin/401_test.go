@@ -159,3 +159,23 @@ func TestCredentialNeverEchoed(t *testing.T) {
 		}
 	}
 }
+
+// Explain authenticates like every other route, and a data key is no
+// admin credential even when it is the key being explained.
+func TestExplainUnauthorized(t *testing.T) {
+	env := newExplainEnv(t, allowed)
+	body := `{"key_id":"` + string(env.dataKey.ID) + `","method":"POST","path":"/v1/chat/completions"}`
+	for _, tt := range []struct{ name, key, msg string }{
+		{"Missing", "", "missing credential"},
+		{"DataKey", env.dataText, "data-plane keys (sgk_) are refused"},
+		{"WrongSecret", wrongSecret(env.rootKey), "invalid API key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := env.do(t, request{method: "POST", path: "/admin/v1/explain", key: tt.key, body: body})
+			wantError(t, errorOf(t, resp, http.StatusUnauthorized), "unauthorized", "", tt.msg)
+		})
+	}
+	if n := len(env.explainer.received()); n != 0 {
+		t.Errorf("the Explainer was asked %d times without a valid admin key, want 0", n)
+	}
+}

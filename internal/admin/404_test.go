@@ -158,3 +158,39 @@ func TestNoSuchRoute(t *testing.T) {
 		})
 	}
 }
+
+// A key outside the caller's reach cannot be explained, and looks exactly
+// like one that does not exist, whether given by id or whole.
+func TestExplainOutOfReach(t *testing.T) {
+	ex := &fakeExplainer{result: allowed}
+	env := newTenantsWith(t, envConfig{explainer: ex})
+	tests := []struct {
+		name   string
+		caller string
+		target apikey.ID
+	}{
+		{"SelfOnTeammate", env.aliceAdmin, env.daveData},
+		{"SelfOnOtherTeam", env.aliceAdmin, env.carolData},
+		{"TeamOnOtherTeam", env.bobAdmin, env.carolData},
+		{"Unknown", env.rootKey, "AAAAAAAAAAAAAAAA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"key_id":"` + string(tt.target) + `","method":"POST","path":"/v1/chat/completions"}`
+			got := errorOf(t, env.do(t, request{method: "POST", path: "/admin/v1/explain", key: tt.caller, body: body}), http.StatusNotFound)
+			diff(t, "error", got, admin.ErrorDetail{Type: "not_found", Message: "not found"})
+		})
+	}
+	t.Run("UnknownWholeKey", func(t *testing.T) {
+		unknown, err := apikey.Generate(nil, apikey.ClassData, apikey.EnvLive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := `{"key":"` + unknown.Secret.Reveal() + `","method":"POST","path":"/v1/chat/completions"}`
+		got := errorOf(t, env.do(t, request{method: "POST", path: "/admin/v1/explain", key: env.rootKey, body: body}), http.StatusNotFound)
+		diff(t, "error", got, admin.ErrorDetail{Type: "not_found", Message: "not found"})
+	})
+	if n := len(ex.received()); n != 0 {
+		t.Errorf("the Explainer was asked %d times about keys out of reach, want 0", n)
+	}
+}

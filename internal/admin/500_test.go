@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -32,7 +33,7 @@ func TestInternalErrorHidesDetails(t *testing.T) {
 	}
 	logs := &syncBuffer{}
 	issuer := apikey.NewIssuer(apikey.IssuerConfig{Store: broken, Hasher: hasher, Now: env.clock.Now})
-	srv := httptest.NewServer(admin.NewHandler(slog.New(slog.NewJSONHandler(logs, nil)), issuer, env.verifier, nil))
+	srv := httptest.NewServer(admin.NewHandler(admin.Config{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Issuer: issuer, Verifier: env.verifier}))
 	t.Cleanup(srv.Close)
 	env.srv = srv
 
@@ -48,5 +49,18 @@ func TestInternalErrorHidesDetails(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "database is closed") || !strings.Contains(logs.String(), `"level":"ERROR"`) {
 		t.Errorf("the log does not hold the details at level ERROR:\n%s", logs)
+	}
+}
+
+// An Explainer that fails is a server error like any other: 500 for the
+// client, the cause in the log.
+func TestExplainerFails(t *testing.T) {
+	env := newExplainEnv(t, admin.ExplainResult{})
+	env.explainer.err = errors.New("route table not loaded")
+	body := `{"key_id":"` + string(env.dataKey.ID) + `","method":"POST","path":"/v1/chat/completions"}`
+	got := errorOf(t, env.do(t, request{method: "POST", path: "/admin/v1/explain", key: env.rootKey, body: body}), http.StatusInternalServerError)
+	diff(t, "error", got, admin.ErrorDetail{Type: "internal", Message: "internal error; the server log has the details"})
+	if !strings.Contains(env.logs.String(), "route table not loaded") {
+		t.Errorf("the log does not hold the cause:\n%s", env.logs)
 	}
 }

@@ -1,5 +1,6 @@
 // Package admin is the admin REST API: principals and keys under
-// /admin/v1/, an OpenAPI document, and the /healthz and /readyz probes. It
+// /admin/v1/, explanations of data-plane decisions, an OpenAPI document,
+// and the /healthz and /readyz probes. It
 // is served on its own listener (default 127.0.0.1:8081), apart from the
 // data plane, by the http.Handler that [NewHandler] returns.
 //
@@ -41,6 +42,7 @@
 //	413 invalid_request  body larger than 1 MiB
 //	415 invalid_request  body without Content-Type: application/json
 //	500 internal         anything else; details only in the log
+//	501 not_implemented  explain on a server built without an [Explainer]
 //	503 unavailable      the key store could not be asked (fail closed), or
 //	                     /readyz is not ready
 //
@@ -77,4 +79,13 @@
 // retried safely: a retry answers 201 with the same key record and the same
 // key text, exactly as the first answer, and creates no second key. The
 // same header value sent for a different key is a 409.
+//
+// # Explain
+//
+// POST /admin/v1/explain takes a key (by id, or whole) and a data-plane
+// request, and answers 200 with the decision the gateway would make, allow
+// or deny, from the [Explainer] the proxy provides: the same code decides
+// both. The key must be within the caller's reach, as for GET
+// /admin/v1/keys/{id}. Nothing is forwarded and no audit record is written:
+// an explanation reads, it changes nothing.
 package admin

@@ -19,8 +19,14 @@ const (
 	errTypeNotFound     = "not_found"
 	errTypeConflict     = "conflict"
 	errTypeInternal     = "internal"
+	errTypeNotImpl      = "not_implemented"
 	errTypeUnavailable  = "unavailable"
 )
+
+// errNotImplemented answers a route whose backing service this process
+// was built without, such as explain on a server with no Explainer: 501,
+// which tells the client that retrying will not help.
+var errNotImplemented = errors.New("not implemented by this server")
 
 // requestError is a request this package refuses before the Issuer sees
 // it: bad JSON, a bad query parameter or header, a body too large. Its
@@ -86,7 +92,9 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		// RFC 6750 section 3: a 401 names the scheme the client should use.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scopegate-admin"`)
 	}
-	if status >= 500 {
+	// 501 is how this server was built, not a failure: the access line
+	// says enough.
+	if status >= 500 && status != http.StatusNotImplemented {
 		// Unavailable is a state of a dependency, reported wherever that
 		// dependency is owned; anything else here is a bug or an outage.
 		level := slog.LevelError
@@ -121,6 +129,8 @@ func classify(err error) (int, ErrorDetail) {
 	switch {
 	case errors.Is(err, errNoRoute):
 		return http.StatusNotFound, ErrorDetail{Type: errTypeNotFound, Message: err.Error()}
+	case errors.Is(err, errNotImplemented):
+		return http.StatusNotImplemented, ErrorDetail{Type: errTypeNotImpl, Message: err.Error()}
 	case errors.Is(err, apikey.ErrNotFound):
 		// The same answer for "does not exist" and "outside your reach",
 		// so that ids of other tenants do not leak.

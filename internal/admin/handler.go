@@ -11,20 +11,32 @@ import (
 	"github.com/scopegate/scopegate/internal/apikey"
 )
 
+// Config holds the dependencies of the admin API.
+type Config struct {
+	// Logger receives one access line per request and the details of
+	// server errors; nil discards.
+	Logger *slog.Logger
+	// Issuer does every change and read for the authenticated caller.
+	Issuer *apikey.Issuer
+	// Verifier checks the admin key each request presents.
+	Verifier *apikey.Verifier
+	// Ready reports whether the process can serve (the store answers, the
+	// audit log is writable) and drives /readyz; nil is always ready.
+	Ready func(context.Context) error
+	// Explainer answers POST /admin/v1/explain; with none, the route
+	// answers 501.
+	Explainer Explainer
+}
+
 // NewHandler returns the admin API and the /healthz and /readyz probes as
 // one http.Handler, to be served on the admin listener.
-//
-// issuer does every change and read for the authenticated caller; verifier
-// checks the admin key each request presents; ready reports whether the
-// process can serve (the store answers, the audit log is writable) and
-// drives /readyz; a nil ready is always ready. logger receives one access
-// line per request and the details of server errors.
-func NewHandler(logger *slog.Logger, issuer *apikey.Issuer, verifier *apikey.Verifier, ready func(context.Context) error) http.Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	logger := cfg.Logger
 	mux := http.NewServeMux()
-	for _, rt := range routes(logger, issuer, verifier, ready) {
+	for _, rt := range routes(cfg) {
 		mux.Handle(rt.method+" "+rt.path, rt.handler)
 	}
 	var h http.Handler = jsonFallback(logger, mux)

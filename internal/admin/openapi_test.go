@@ -52,7 +52,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		}
 	}
 	var served []string
-	for _, rt := range routes(slog.New(slog.DiscardHandler), nil, nil, nil) {
+	for _, rt := range routes(Config{Logger: slog.New(slog.DiscardHandler)}) {
 		served = append(served, rt.method+" "+rt.path)
 	}
 	slices.Sort(documented)
@@ -80,6 +80,8 @@ func TestOpenAPISchemas(t *testing.T) {
 		"ErrorBody":        reflect.TypeFor[ErrorBody](),
 		"ErrorDetail":      reflect.TypeFor[ErrorDetail](),
 		"Health":           reflect.TypeFor[Health](),
+		"ExplainRequest":   reflect.TypeFor[ExplainRequest](),
+		"ExplainResult":    reflect.TypeFor[ExplainResult](),
 	}
 	for name, typ := range types {
 		t.Run(name, func(t *testing.T) {
@@ -158,10 +160,10 @@ func resolve(root any, ref string) any {
 // public routes answer without one. The handler has no Issuer or Verifier:
 // a route that reached either without authenticating would panic.
 func TestEveryRouteAuthenticated(t *testing.T) {
-	srv := httptest.NewServer(NewHandler(slog.New(slog.DiscardHandler), nil, nil, nil))
+	srv := httptest.NewServer(NewHandler(Config{}))
 	defer srv.Close()
 	public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /admin/v1/openapi.json": true}
-	for _, rt := range routes(slog.New(slog.DiscardHandler), nil, nil, nil) {
+	for _, rt := range routes(Config{Logger: slog.New(slog.DiscardHandler)}) {
 		name := rt.method + " " + rt.path
 		t.Run(name, func(t *testing.T) {
 			path := strings.ReplaceAll(rt.path, "{id}", "alice@example.com")

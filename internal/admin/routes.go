@@ -1,11 +1,7 @@
 package admin
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
-
-	"github.com/scopegate/scopegate/internal/apikey"
 )
 
 // route is one line of the API: a method, a ServeMux path pattern, and the
@@ -20,14 +16,15 @@ type route struct {
 // ServeMux is built from it, and the OpenAPI test checks openapi.json
 // against it, so a route cannot be served without being documented. Making
 // the handlers touches none of the dependencies, so the test can call it
-// with nil ones.
-func routes(logger *slog.Logger, issuer *apikey.Issuer, verifier *apikey.Verifier, ready func(context.Context) error) []route {
-	authed := authenticate(logger, verifier)
+// with nil ones. cfg.Logger must not be nil.
+func routes(cfg Config) []route {
+	logger, issuer := cfg.Logger, cfg.Issuer
+	authed := authenticate(logger, cfg.Verifier)
 	return []route{
 		// Probes and the API description answer without a credential: load
 		// balancers and tools must reach them without holding a key.
 		{"GET", "/healthz", handleHealthz(logger)},
-		{"GET", "/readyz", handleReadyz(logger, ready)},
+		{"GET", "/readyz", handleReadyz(logger, cfg.Ready)},
 		{"GET", "/admin/v1/openapi.json", handleOpenAPI()},
 
 		{"POST", "/admin/v1/principals", authed(handlePrincipalCreate(logger, issuer))},
@@ -45,5 +42,7 @@ func routes(logger *slog.Logger, issuer *apikey.Issuer, verifier *apikey.Verifie
 		{"POST", "/admin/v1/keys/{id}/resume", authed(handleKeyOp(logger, issuer.ResumeKey))},
 		{"POST", "/admin/v1/keys/{id}/revoke", authed(handleKeyOp(logger, issuer.RevokeKey))},
 		{"POST", "/admin/v1/keys/{id}/rotate", authed(handleKeyRotate(logger, issuer))},
+
+		{"POST", "/admin/v1/explain", authed(handleExplain(logger, issuer, cfg.Explainer))},
 	}
 }

@@ -49,8 +49,11 @@ type testEnv struct {
 
 // envConfig changes how newTestEnvWith builds the stack.
 type envConfig struct {
-	logs  io.Writer // where the handler logs; nil discards
-	ready func(context.Context) error
+	logs      io.Writer // where the handler logs; nil discards
+	ready     func(context.Context) error
+	explainer admin.Explainer
+	// recorder receives the Issuer's change records; nil records nothing.
+	recorder apikey.Recorder
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -71,13 +74,14 @@ func newTestEnvWith(t *testing.T, cfg envConfig) *testEnv {
 	if err != nil {
 		t.Fatalf("NewHasher: %v", err)
 	}
-	issuer := apikey.NewIssuer(apikey.IssuerConfig{Store: db, Hasher: hasher, Now: clock.Now})
+	issuer := apikey.NewIssuer(apikey.IssuerConfig{Store: db, Hasher: hasher, Recorder: cfg.recorder, Now: clock.Now})
 	verifier := apikey.NewVerifier(db, hasher, clock.Now)
 	handler := slog.DiscardHandler
 	if cfg.logs != nil {
 		handler = slog.NewJSONHandler(cfg.logs, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
-	srv := httptest.NewServer(admin.NewHandler(slog.New(handler), issuer, verifier, cfg.ready))
+	srv := httptest.NewServer(admin.NewHandler(admin.Config{Logger: slog.New(handler), Issuer: issuer, Verifier: verifier,
+		Ready: cfg.ready, Explainer: cfg.explainer}))
 	t.Cleanup(srv.Close)
 
 	env := &testEnv{srv: srv, db: db, issuer: issuer, verifier: verifier, clock: clock}
@@ -300,7 +304,12 @@ type tenants struct {
 
 func newTenants(t *testing.T) *tenants {
 	t.Helper()
-	env := &tenants{testEnv: newTestEnv(t)}
+	return newTenantsWith(t, envConfig{})
+}
+
+func newTenantsWith(t *testing.T, cfg envConfig) *tenants {
+	t.Helper()
+	env := &tenants{testEnv: newTestEnvWith(t, cfg)}
 	for _, spec := range []apikey.PrincipalSpec{
 		{ID: "alice@example.com", Team: "red", Scopes: []string{"chatbot", "keys:self"}},
 		{ID: "bob@example.com", Team: "red", Scopes: []string{"chatbot", "keys:team"}},

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/scopegate/scopegate/internal/apikey"
@@ -111,6 +112,57 @@ type List[T any] struct {
 	Next  string `json:"next"`
 }
 
+// ExplainRequest is the body of POST /admin/v1/explain: a key, and a
+// request as a client would send it to the data plane. The answer is the
+// decision the gateway would make; nothing is forwarded.
+//
+// KeyID and Key are alternatives; exactly one is given. Key is the whole
+// key text, as pasted from a client's configuration: only its id is read
+// from it (its secret is not checked), and it is never logged or echoed.
+type ExplainRequest struct {
+	KeyID string `json:"key_id,omitempty"`
+	Key   string `json:"key,omitempty"`
+	// Method and Path are the request line, such as "POST" and
+	// "/v1/chat/completions".
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// Body is the request body as a JSON value, usually the request
+	// object; absent for a request without a body, such as GET /v1/models.
+	Body json.RawMessage `json:"body,omitempty"`
+	// ClientIP is the client's address, for keys limited to networks;
+	// absent means the check is not made.
+	ClientIP string `json:"client_ip,omitempty"`
+}
+
+// ExplainResult is the answer of POST /admin/v1/explain: the decision, the
+// stage of the request path that made it, and what it was based on.
+type ExplainResult struct {
+	// Decision is "allow" or "deny".
+	Decision string `json:"decision"`
+	// Stage is where the decision was made: "authenticate", "route",
+	// "parse" or "authorize". An allowed request passed them all.
+	Stage string `json:"stage"`
+	// Status is the HTTP status the gateway would answer the client with
+	// (200 when it would forward).
+	Status int `json:"status"`
+	// Reason is machine-readable, such as "missing_scope" or "key_revoked".
+	Reason string `json:"reason"`
+	// Message says the same for people.
+	Message string `json:"message"`
+	// Feature is the feature that served, or would serve, the request.
+	Feature string `json:"feature,omitempty"`
+	// Scope is the key's scope that granted the request.
+	Scope string `json:"scope,omitempty"`
+	// RequiredScope is the scope a denied request would have needed.
+	RequiredScope string `json:"required_scope,omitempty"`
+	// Resource is the canonical model or dataset the request names, after
+	// aliases.
+	Resource string `json:"resource,omitempty"`
+	// Upstream and UpstreamPath are where the request would be forwarded.
+	Upstream     string `json:"upstream,omitempty"`
+	UpstreamPath string `json:"upstream_path,omitempty"`
+}
+
 // Health is the answer of /healthz and of a ready /readyz.
 type Health struct {
 	// Status is "ok" for /healthz and "ready" for /readyz.
@@ -124,7 +176,8 @@ type ErrorBody struct {
 
 // ErrorDetail describes an error: its type ("invalid_request",
 // "unauthorized", "forbidden", "not_found", "conflict", "internal",
-// "unavailable"), a message for people, and on validation errors the field.
+// "not_implemented", "unavailable"), a message for people, and on
+// validation errors the field.
 type ErrorDetail struct {
 	Type    string `json:"type"`
 	Message string `json:"message"`

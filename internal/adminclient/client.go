@@ -125,11 +125,16 @@ type request struct {
 	// idempotencyKey, when set, is sent as the Idempotency-Key header and
 	// makes a write safe to retry.
 	idempotencyKey string
+	// readOnly marks a POST that changes nothing on the server, such as
+	// explain: like a GET, it is safe to retry.
+	readOnly bool
 }
 
 // retrySafe reports whether sending r twice has the effect of sending it
 // once.
-func (r *request) retrySafe() bool { return r.method == http.MethodGet || r.idempotencyKey != "" }
+func (r *request) retrySafe() bool {
+	return r.method == http.MethodGet || r.readOnly || r.idempotencyKey != ""
+}
 
 // do sends r and decodes a 2xx answer into out. Other answers become an
 // *APIError.

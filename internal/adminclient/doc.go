@@ -18,10 +18,10 @@
 //
 // # Retries
 //
-// Reads (GET) and requests that carry an Idempotency-Key are retried a few
-// times when the connection fails or the server answers 502, 503 or 504,
-// with the same body and the same Idempotency-Key, so a rotation whose
-// answer was lost is answered with the key it already created rather than a
-// second one. Other writes are never retried: the client cannot know
-// whether they took effect.
+// Reads (GET, and explain, which changes nothing) and requests that carry
+// an Idempotency-Key are retried a few times when the connection fails or
+// the server answers 502, 503 or 504, with the same body and the same
+// Idempotency-Key, so a rotation whose answer was lost is answered with the
+// key it already created rather than a second one. Other writes are never
+// retried: the client cannot know whether they took effect.
 package adminclient

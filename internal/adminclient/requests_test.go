@@ -15,6 +15,7 @@ import (
 
 const (
 	principalJSON = `{"id":"alice@example.com","kind":"user","audience":"internal","team":"ml","scopes":["chatbot"],"status":"active","limits":{},"created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`
+	explainJSON   = `{"decision":"deny","stage":"authorize","status":403,"reason":"missing_scope","message":"no scope grants chat:mock-large","feature":"chat","required_scope":"chat:mock-large","resource":"mock-large"}`
 	keyJSON       = `{"id":"AbCdEfGhIjKlMnOp","kind":"data","name":"ci","principal":"alice@example.com","scopes":["chatbot:gpt-4o-mini"],"env":"live","status":"active","expires_at":"2026-04-02T03:04:05Z","cidrs":[],"limits":{},"last4":"WXYZ","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`
 )
 
@@ -161,6 +162,27 @@ func TestRequests(t *testing.T) {
 				Idempotency: "idem-1", Body: `{"grace":"1h"}`},
 		},
 		{
+			name: "ExplainByKeyID",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.Explain(ctx, admin.ExplainRequest{KeyID: "k1", Method: "POST", Path: "/v1/chat/completions",
+					Body: json.RawMessage(`{"model":"gpt-4o","messages":[]}`), ClientIP: "10.0.0.1"})
+				return err
+			},
+			answer: explainJSON,
+			want: seen{Method: "POST", Path: "/admin/v1/explain", ContentType: "application/json",
+				Body: `{"key_id":"k1","method":"POST","path":"/v1/chat/completions","body":{"model":"gpt-4o","messages":[]},"client_ip":"10.0.0.1"}`},
+		},
+		{
+			name: "ExplainByKeyNoBody",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.Explain(ctx, admin.ExplainRequest{Key: "sgk_live_x", Method: "GET", Path: "/v1/models"})
+				return err
+			},
+			answer: explainJSON,
+			want: seen{Method: "POST", Path: "/admin/v1/explain", ContentType: "application/json",
+				Body: `{"key":"sgk_live_x","method":"GET","path":"/v1/models"}`},
+		},
+		{
 			name:   "RotateKeyDefaultGrace",
 			call:   func(ctx context.Context, c *Client) error { _, err := c.RotateKey(ctx, "k1", nil, ""); return err },
 			answer: keyJSON,
@@ -232,5 +254,21 @@ func TestBadAnswer(t *testing.T) {
 	c, _ := newTestClient(t, answer(http.StatusOK, `{"id":`))
 	if _, err := c.Key(t.Context(), "k"); err == nil {
 		t.Error("Key with a truncated answer succeeded")
+	}
+}
+
+func TestExplainAnswer(t *testing.T) {
+	c, _ := newTestClient(t, answer(http.StatusOK, explainJSON+"\n"))
+	r, err := c.Explain(t.Context(), admin.ExplainRequest{KeyID: "k1", Method: "POST", Path: "/v1/chat/completions"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := admin.ExplainResult{Decision: "deny", Stage: "authorize", Status: 403, Reason: "missing_scope",
+		Message: "no scope grants chat:mock-large", Feature: "chat", RequiredScope: "chat:mock-large", Resource: "mock-large"}
+	if diff := cmp.Diff(want, r.Value); diff != "" {
+		t.Errorf("Explain value mismatch (-want +got):\n%s", diff)
+	}
+	if string(r.JSON) != explainJSON {
+		t.Errorf("Explain JSON = %s, want %s", r.JSON, explainJSON)
 	}
 }

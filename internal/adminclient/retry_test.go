@@ -58,6 +58,16 @@ func TestRetry(t *testing.T) {
 			wantErr:  true,
 		},
 		{
+			// Explain is a POST that changes nothing: safe to resend.
+			name:    "ExplainAfter503",
+			answers: []func(http.ResponseWriter){unavailable, answer(http.StatusOK, explainJSON)},
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.Explain(ctx, admin.ExplainRequest{KeyID: "k1", Method: "GET", Path: "/v1/models"})
+				return err
+			},
+			wantSeen: 2,
+		},
+		{
 			name:    "RevokeNotRetried",
 			answers: []func(http.ResponseWriter){unavailable, ok},
 			call: func(ctx context.Context, c *Client) error {

@@ -45,6 +45,22 @@ type Config struct {
 	Store   Store  `yaml:"store"`
 	Keys    Keys   `yaml:"keys"`
 	Log     Log    `yaml:"log"`
+	Proxy   Proxy  `yaml:"proxy"`
+	// Upstreams are the providers requests are forwarded to, by name.
+	Upstreams map[string]Upstream `yaml:"upstreams"`
+	// Features are the capabilities keys are scoped to, by name. With no
+	// features at all, the built-in default applies (see Builtin).
+	Features map[string]Feature `yaml:"features"`
+}
+
+// Proxy holds data-plane settings.
+type Proxy struct {
+	// MaxBodyBytes caps a request body (default 10 MiB); larger is 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// KeyCacheTTL is how long a key record is cached in memory (default
+	// 5s). Changes made through this process's admin API take effect at
+	// once; the TTL bounds staleness for changes made elsewhere.
+	KeyCacheTTL Duration `yaml:"key_cache_ttl"`
 }
 
 // Store selects where keys and principals live.
@@ -76,6 +92,9 @@ type Log struct {
 func Default() *Config {
 	c := &Config{}
 	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		panic("config: built-in default is invalid: " + err.Error())
+	}
 	return c
 }
 
@@ -104,6 +123,32 @@ func (c *Config) setDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if c.Proxy.MaxBodyBytes == 0 {
+		c.Proxy.MaxBodyBytes = 10 << 20
+	}
+	if c.Proxy.KeyCacheTTL == 0 {
+		c.Proxy.KeyCacheTTL = Duration(5 * time.Second)
+	}
+	if len(c.Features) == 0 && len(c.Upstreams) == 0 {
+		c.Upstreams, c.Features = Builtin()
+	}
+}
+
+// Builtin returns the upstreams and features used when the configuration
+// declares none: the built-in mock upstream behind a "chat" feature, so
+// that everything can be tried offline.
+func Builtin() (map[string]Upstream, map[string]Feature) {
+	return map[string]Upstream{
+			"mock": {Kind: KindMock, TestKeys: true},
+		}, map[string]Feature{
+			"chat": {
+				Description: "Built-in demo: the mock upstream, offline.",
+				Audience:    "external",
+				Upstream:    "mock",
+				Endpoints:   []Endpoint{{Name: "chat.completions"}, {Name: "responses"}, {Name: "completions"}, {Name: "embeddings"}, {Name: "messages"}},
+				Models:      []string{"mock-small", "mock-large", "mock-embed"},
+			},
+		}
 }
 
 // Load reads the file at path, expands ${NAME} references with getenv,
@@ -265,6 +310,14 @@ func (c *Config) Validate() error {
 	if c.Keys.DefaultTTL > c.Keys.MaxTTL {
 		errs = append(errs, fmt.Errorf("keys.default_ttl %s is longer than keys.max_ttl %s", c.Keys.DefaultTTL, c.Keys.MaxTTL))
 	}
+	if c.Proxy.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("proxy.max_body_bytes: must not be negative"))
+	}
+	if c.Proxy.KeyCacheTTL < 0 {
+		errs = append(errs, errors.New("proxy.key_cache_ttl: must not be negative"))
+	}
+	errs = append(errs, c.validateUpstreams()...)
+	errs = append(errs, c.validateFeatures()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -1,0 +1,21 @@
+package admin_test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// Routes this server was built without: 501, which tells a client that
+// retrying will not help.
+
+func TestExplainNotImplemented(t *testing.T) {
+	env := newAliceEnv(t)
+	k, _ := env.dataKey(t, alice, "chatbot")
+	body := `{"key_id":"` + string(k.ID) + `","method":"POST","path":"/v1/chat/completions"}`
+	resp := env.do(t, request{method: "POST", path: "/admin/v1/explain", key: env.rootKey, body: body})
+	wantError(t, errorOf(t, resp, http.StatusNotImplemented), "not_implemented", "", "not implemented")
+
+	// Authentication still comes first.
+	resp = env.do(t, request{method: "POST", path: "/admin/v1/explain", body: body})
+	errorOf(t, resp, http.StatusUnauthorized)
+}

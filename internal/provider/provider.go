@@ -1,0 +1,53 @@
+// Package provider knows what each upstream API looks like: its endpoints
+// and paths, where a request names its model and tools, how a request body
+// is parsed strictly and rewritten in canonical form, where a response
+// reports token usage (whole or streamed), and how errors are shaped so the
+// official SDKs show them well. It also contains the built-in mock
+// upstream.
+//
+// It does no I/O of its own beyond the mock's HTTP handler: the proxy reads
+// bodies and calls these functions.
+package provider
+
+// API is the wire protocol a client speaks on an endpoint.
+type API string
+
+// The APIs.
+const (
+	APIOpenAI    API = "openai"
+	APIAnthropic API = "anthropic"
+	// APIHTTP is a plain JSON service behind a custom route.
+	APIHTTP API = "http"
+)
+
+// Endpoint is a named model endpoint: its API, method, the path clients
+// call on the gateway, and the path appended to the upstream's base URL.
+type Endpoint struct {
+	Name   string
+	API    API
+	Method string
+	// Path is the gateway path, e.g. "/v1/chat/completions".
+	Path string
+	// UpstreamPath is appended to the upstream's base_url: for OpenAI the
+	// base includes "/v1", so "/chat/completions"; for Anthropic it does
+	// not, so "/v1/messages".
+	UpstreamPath string
+}
+
+// Named returns the endpoint called name ("chat.completions", "responses",
+// "completions", "embeddings", "messages").
+func Named(name string) (Endpoint, bool) {
+	switch name {
+	case "chat.completions":
+		return Endpoint{name, APIOpenAI, "POST", "/v1/chat/completions", "/chat/completions"}, true
+	case "responses":
+		return Endpoint{name, APIOpenAI, "POST", "/v1/responses", "/responses"}, true
+	case "completions":
+		return Endpoint{name, APIOpenAI, "POST", "/v1/completions", "/completions"}, true
+	case "embeddings":
+		return Endpoint{name, APIOpenAI, "POST", "/v1/embeddings", "/embeddings"}, true
+	case "messages":
+		return Endpoint{name, APIAnthropic, "POST", "/v1/messages", "/v1/messages"}, true
+	}
+	return Endpoint{}, false
+}

@@ -1,0 +1,240 @@
+package provider
+
+import (
+	"slices"
+	"strconv"
+)
+
+// Server-side tools are capabilities: a model that may search the web,
+// run code or call an MCP server reaches beyond the model itself, so the
+// policy checks each tool a request asks for against what its feature
+// allows. Request.Tools lists them under one name per capability:
+//
+//	OpenAI tools[].type            listed as
+//	function, custom               (client-side: not listed)
+//	namespace                      (a group of function tools: its tools are read)
+//	web_search, web_search_preview web_search
+//	computer_use_preview, computer computer_use
+//	mcp                            mcp:<server_url>
+//	anything else                  the type, without a _YYYY_MM_DD version
+//	web_search_options (chat)      web_search
+//
+//	Anthropic tools[].type         listed as
+//	absent, custom                 (client-side: not listed)
+//	mcp_toolset                    (tools of an mcp_servers entry, listed there)
+//	<name>_YYYYMMDD                <name>: web_search, code_execution, bash, …
+//	anything else                  the type
+//	mcp_servers[].url              mcp:<url>
+//
+// Unknown types are listed as they are, so the policy refuses them unless
+// an operator allowed that exact name: new tools fail closed. Both APIs'
+// forms are read on every model endpoint, since OpenAI-compatible routers
+// translate one into the other.
+//
+// Some tools carry a model of their own (the Responses image_generation
+// tool's "model", Anthropic's advisor tool). It is not checked against the
+// key's model scopes: allowing the tool allows the models it may use.
+
+// readTools fills r.Tools.
+func (r *Request) readTools() error {
+	var tools []string
+	for _, m := range r.members {
+		v := r.body[m.val.start:m.val.end]
+		var err error
+		switch m.name {
+		case "tools":
+			if r.API == APIAnthropic {
+				err = anthropicTools(&tools, v)
+			} else {
+				err = openAITools(&tools, v, "tools")
+			}
+		case "web_search_options":
+			if !isNull(v) {
+				addTool(&tools, "web_search")
+			}
+		case "mcp_servers":
+			err = mcpServers(&tools, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	r.Tools = tools
+	return nil
+}
+
+func addTool(tools *[]string, name string) {
+	if !slices.Contains(*tools, name) {
+		*tools = append(*tools, name)
+	}
+}
+
+// openAITools reads an OpenAI tools array at path.
+func openAITools(tools *[]string, v []byte, path string) error {
+	if isNull(v) {
+		return nil
+	}
+	if v[0] != '[' {
+		return &RequestError{Param: path, Message: path + " must be an array"}
+	}
+	for i, t := range elements(v) {
+		p := path + "[" + strconv.Itoa(i) + "]"
+		typ, err := toolType(t, p, true)
+		if err != nil {
+			return err
+		}
+		switch name := openAIToolName(typ); name {
+		case "function", "custom":
+		case "namespace":
+			inner, _, err := stringOrValue(t, "tools", p)
+			if err != nil {
+				return err
+			}
+			if inner != nil {
+				if err := openAITools(tools, inner, p+".tools"); err != nil {
+					return err
+				}
+			}
+		case "mcp":
+			url, err := requiredString(t, "server_url", p,
+				"an mcp tool needs its server_url (connectors are not supported)")
+			if err != nil {
+				return err
+			}
+			addTool(tools, "mcp:"+url)
+		default:
+			addTool(tools, name)
+		}
+	}
+	return nil
+}
+
+// openAIToolName normalizes an OpenAI tool type.
+func openAIToolName(typ string) string {
+	// Versioned types: web_search_preview_2025_03_11, web_search_2025_08_26.
+	if n := len(typ) - len("_2025_03_11"); n > 0 && isDateSuffix(typ[n:], "_dddd_dd_dd") {
+		typ = typ[:n]
+	}
+	switch typ {
+	case "web_search_preview":
+		return "web_search"
+	case "computer_use_preview", "computer":
+		return "computer_use"
+	}
+	return typ
+}
+
+// anthropicTools reads an Anthropic tools array.
+func anthropicTools(tools *[]string, v []byte) error {
+	if isNull(v) {
+		return nil
+	}
+	if v[0] != '[' {
+		return &RequestError{Param: "tools", Message: "tools must be an array"}
+	}
+	for i, t := range elements(v) {
+		typ, err := toolType(t, "tools["+strconv.Itoa(i)+"]", false)
+		if err != nil {
+			return err
+		}
+		switch typ {
+		case "", "custom", "mcp_toolset":
+		default:
+			// Server tools are versioned by date: web_search_20250305.
+			if n := len(typ) - len("_20250305"); n > 0 && isDateSuffix(typ[n:], "_dddddddd") {
+				typ = typ[:n]
+			}
+			addTool(tools, typ)
+		}
+	}
+	return nil
+}
+
+// mcpServers reads Anthropic's mcp_servers array.
+func mcpServers(tools *[]string, v []byte) error {
+	if isNull(v) {
+		return nil
+	}
+	if v[0] != '[' {
+		return &RequestError{Param: "mcp_servers", Message: "mcp_servers must be an array"}
+	}
+	for i, s := range elements(v) {
+		p := "mcp_servers[" + strconv.Itoa(i) + "]"
+		if s[0] != '{' {
+			return &RequestError{Param: p, Message: p + " must be an object"}
+		}
+		url, err := requiredString(s, "url", p, "an MCP server needs its url")
+		if err != nil {
+			return err
+		}
+		addTool(tools, "mcp:"+url)
+	}
+	return nil
+}
+
+// isDateSuffix reports whether s matches pattern, where 'd' stands for a
+// digit and other bytes for themselves.
+func isDateSuffix(s, pattern string) bool {
+	if len(s) != len(pattern) {
+		return false
+	}
+	for i := range len(s) {
+		if pattern[i] == 'd' && !isDigit(s[i]) || pattern[i] != 'd' && s[i] != pattern[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// toolType reads the type of the tool t at path; "" when it has none and
+// none is required.
+func toolType(t []byte, path string, required bool) (string, error) {
+	if t[0] != '{' {
+		return "", &RequestError{Param: path, Message: path + " must be an object"}
+	}
+	v, typ, err := stringOrValue(t, "type", path)
+	switch {
+	case err != nil:
+		return "", err
+	case v == nil && required:
+		return "", &RequestError{Param: path + ".type", Message: path + ".type is required"}
+	case v == nil:
+		return "", nil
+	case v[0] != '"':
+		return "", &RequestError{Param: path + ".type", Message: path + ".type must be a string"}
+	case typ == "":
+		return "", &RequestError{Param: path + ".type", Message: path + ".type must not be empty"}
+	}
+	return typ, nil
+}
+
+// requiredString reads the member name of obj at path, which must be a
+// non-empty string; why says what it is needed for.
+func requiredString(obj []byte, name, path, why string) (string, error) {
+	v, s, err := stringOrValue(obj, name, path)
+	if err != nil {
+		return "", err
+	}
+	if v == nil || v[0] != '"' || s == "" {
+		return "", &RequestError{Param: path + "." + name,
+			Message: path + "." + name + " must be a non-empty string: " + why}
+	}
+	return s, nil
+}
+
+// stringOrValue returns the value of obj's member name (nil when absent)
+// and, if it is a string, its decoded text. A case variant of name is
+// refused.
+func stringOrValue(obj []byte, name, path string) ([]byte, string, error) {
+	v, ok, variant := lookupStrict(obj, name)
+	if variant != "" {
+		return nil, "", caseVariantError(variant, name, path)
+	}
+	if !ok || isNull(v) {
+		return nil, "", nil
+	}
+	if v[0] == '"' {
+		return v, unquote(v), nil
+	}
+	return v, "", nil
+}

@@ -1,0 +1,102 @@
+package proxy
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/scopegate/scopegate/internal/apikey"
+)
+
+// maxCached bounds the key cache. Past it the cache is emptied rather than
+// evicting one entry at a time: simple, and a full cache refills from the
+// store at the cost of one read per key.
+const maxCached = 100_000
+
+// KeyCache keeps key and principal records in memory for a short TTL in
+// front of the store, so a request costs no store read. Changes made
+// through this process call Forget, so they take effect on the next
+// request; the TTL bounds how stale a record changed elsewhere can be.
+// Misses are not cached, so an unknown id always reaches the store.
+type KeyCache struct {
+	store apikey.Lookup
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu         sync.Mutex
+	keys       map[apikey.ID]cached[apikey.Key]
+	principals map[apikey.PrincipalID]cached[apikey.Principal]
+}
+
+type cached[T any] struct {
+	v       T
+	expires time.Time
+}
+
+var _ apikey.Lookup = (*KeyCache)(nil)
+
+// NewKeyCache returns a cache over store. A ttl of zero disables caching.
+func NewKeyCache(store apikey.Lookup, ttl time.Duration, now func() time.Time) *KeyCache {
+	if now == nil {
+		now = time.Now
+	}
+	return &KeyCache{store: store, ttl: ttl, now: now,
+		keys: map[apikey.ID]cached[apikey.Key]{}, principals: map[apikey.PrincipalID]cached[apikey.Principal]{}}
+}
+
+// Key returns the key id from the cache or the store.
+func (c *KeyCache) Key(ctx context.Context, id apikey.ID) (apikey.Key, error) {
+	return lookup(c, c.keys, id, func() (apikey.Key, error) { return c.store.Key(ctx, id) })
+}
+
+// Principal returns the principal id from the cache or the store.
+func (c *KeyCache) Principal(ctx context.Context, id apikey.PrincipalID) (apikey.Principal, error) {
+	return lookup(c, c.principals, id, func() (apikey.Principal, error) { return c.store.Principal(ctx, id) })
+}
+
+func lookup[K comparable, V any](c *KeyCache, m map[K]cached[V], id K, load func() (V, error)) (V, error) {
+	if c.ttl <= 0 {
+		return load()
+	}
+	now := c.now()
+	c.mu.Lock()
+	e, ok := m[id]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if len(m) >= maxCached {
+		clear(m)
+	}
+	m[id] = cached[V]{v: v, expires: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return v, nil
+}
+
+// Forget drops key id from the cache.
+func (c *KeyCache) Forget(id apikey.ID) {
+	c.mu.Lock()
+	delete(c.keys, id)
+	c.mu.Unlock()
+}
+
+// ForgetPrincipal drops principal id from the cache.
+func (c *KeyCache) ForgetPrincipal(id apikey.PrincipalID) {
+	c.mu.Lock()
+	delete(c.principals, id)
+	c.mu.Unlock()
+}
+
+// Clear drops everything, e.g. when change notifications may have been
+// missed.
+func (c *KeyCache) Clear() {
+	c.mu.Lock()
+	clear(c.keys)
+	clear(c.principals)
+	c.mu.Unlock()
+}

@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+)
+
+// checkTarget refuses request targets that could be read two ways. Go's
+// ServeMux would clean or redirect some of them, and an upstream might
+// decode others differently from us; refusing them outright means the
+// path we route is the only path there is.
+func checkTarget(r *http.Request) *gateError {
+	if r.URL.IsAbs() || r.URL.Host != "" || (r.RequestURI != "" && !strings.HasPrefix(r.RequestURI, "/")) {
+		return refuse(http.StatusBadRequest, "invalid_path", "absolute-form and authority-form request targets are not accepted")
+	}
+	raw := r.URL.EscapedPath()
+	lower := strings.ToLower(raw)
+	switch {
+	case !strings.HasPrefix(raw, "/"):
+		return refuse(http.StatusBadRequest, "invalid_path", "the path must start with '/'")
+	case strings.Contains(raw, "//"):
+		return refuse(http.StatusBadRequest, "invalid_path", "the path contains '//'")
+	case strings.Contains(raw, "\\") || strings.Contains(lower, "%5c"):
+		return refuse(http.StatusBadRequest, "invalid_path", "the path contains a backslash")
+	case strings.Contains(lower, "%2f"), strings.Contains(lower, "%2e"), strings.Contains(lower, "%00"):
+		return refuse(http.StatusBadRequest, "invalid_path", "the path contains a percent-encoded '/', '.' or NUL")
+	}
+	for seg := range strings.SplitSeq(raw[1:], "/") {
+		if seg == "." || seg == ".." {
+			return refuse(http.StatusBadRequest, "invalid_path", "the path contains a '.' or '..' segment")
+		}
+	}
+	for _, c := range raw {
+		if c < 0x21 || c == 0x7f {
+			return refuse(http.StatusBadRequest, "invalid_path", "the path contains a control character or space")
+		}
+	}
+	if credentialInQuery(r) {
+		return &gateError{status: http.StatusBadRequest, reason: "invalid_request",
+			msg:             "API keys are not accepted in the query string (they end up in logs); send 'Authorization: Bearer <key>'",
+			wwwAuthenticate: `Bearer realm="scopegate", error="invalid_request"`}
+	}
+	return nil
+}
+
+// credentialInQuery reports whether the query string carries something
+// that looks like a credential: a known parameter name, or a value shaped
+// like one of our keys.
+func credentialInQuery(r *http.Request) bool {
+	q := r.URL.RawQuery
+	if q == "" {
+		return false
+	}
+	if strings.Contains(q, "sgk_") || strings.Contains(q, "sga_") {
+		return true
+	}
+	for name := range r.URL.Query() {
+		switch strings.ToLower(name) {
+		case "key", "api_key", "api-key", "apikey", "access_token", "token", "x-api-key":
+			return true
+		}
+	}
+	return false
+}

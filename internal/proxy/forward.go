@@ -1,0 +1,233 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/audit"
+	"github.com/scopegate/scopegate/internal/config"
+	"github.com/scopegate/scopegate/internal/provider"
+)
+
+// call is one authorized request on its way through the reverse proxy: what
+// Rewrite forwards and what the response is settled against.
+type call struct {
+	requestID string
+	key       *apikey.Key
+	rt        *route
+	feature   string
+	target    *urlTarget
+	// body is the canonical body: exactly what was authorized.
+	body  []byte
+	start time.Time
+	res   Reservation
+
+	once sync.Once
+}
+
+type urlTarget struct {
+	scheme, host, path string
+}
+
+type callKey struct{}
+
+func callFrom(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+// Headers a client may send that never reach an upstream: credentials (the
+// upstream's own is injected), cookies, and forwarding headers the client
+// could forge. Hop-by-hop headers, and those named in Connection, are
+// removed by ReverseProxy itself.
+var strippedRequestHeaders = []string{
+	"Authorization", "X-Api-Key", "Proxy-Authorization", "Cookie",
+	"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
+	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
+}
+
+// rewrite builds the outbound request: the route table's URL, the
+// canonical body from memory (never the inbound body: the whole body was
+// read to parse it, and passing the inbound stream on cut SSE streams,
+// golang/go#40747), and the upstream's credential.
+func (g *Gateway) rewrite(u *upstream) func(*httputil.ProxyRequest) {
+	return func(pr *httputil.ProxyRequest) {
+		c := callFrom(pr.In.Context())
+		out := pr.Out
+		out.URL.Scheme, out.URL.Host, out.URL.Path, out.URL.RawPath = c.target.scheme, c.target.host, c.target.path, ""
+		out.URL.RawQuery = ""
+		out.Host = ""
+		for _, h := range strippedRequestHeaders {
+			out.Header.Del(h)
+		}
+		out.Header.Del("Accept-Encoding") // let the transport negotiate, so usage can be read
+		out.Body = io.NopCloser(bytes.NewReader(c.body))
+		out.ContentLength = int64(len(c.body))
+		out.TransferEncoding = nil
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c.body)), nil }
+		if len(c.body) > 0 {
+			out.Header.Set("Content-Type", "application/json")
+			out.Header.Set("Content-Length", strconv.Itoa(len(c.body)))
+		}
+		if key := u.apiKey.Reveal(); key != "" {
+			switch u.kind {
+			case config.KindAnthropic:
+				out.Header.Set("X-Api-Key", key)
+			default:
+				out.Header.Set("Authorization", "Bearer "+key)
+			}
+		}
+		if u.kind == config.KindAnthropic && out.Header.Get("Anthropic-Version") == "" {
+			out.Header.Set("Anthropic-Version", "2023-06-01")
+		}
+	}
+}
+
+// modifyResponse checks the upstream's answer and meters its body: usage
+// is read as the body passes (streamed or not), then the call is settled
+// and a usage event recorded when the body ends or the client goes.
+func (g *Gateway) modifyResponse(u *upstream) func(*http.Response) error {
+	return func(resp *http.Response) error {
+		c := callFrom(resp.Request.Context())
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			// Redirects are never followed nor passed on: the Location
+			// would name the upstream.
+			resp.Body.Close()
+			return errUpstreamRedirect
+		}
+		for _, h := range []string{"Set-Cookie", "Location", "Content-Location", "Alt-Svc"} {
+			resp.Header.Del(h)
+		}
+		if resp.StatusCode >= 400 {
+			scrubErrorBody(resp, u)
+		}
+		streamed := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+		resp.Body = &meteredBody{ReadCloser: resp.Body, g: g, c: c, status: resp.StatusCode,
+			streamed: streamed, meter: provider.NewStreamMeter(c.rt.api, c.rt.endpoint)}
+		return nil
+	}
+}
+
+var errUpstreamRedirect = errors.New("upstream answered with a redirect")
+
+// maxScrubbed is how much of an upstream error body is read to scrub; a
+// longer one is cut, since no provider error needs more.
+const maxScrubbed = 64 << 10
+
+// scrubErrorBody removes the upstream's URL and credential from an error
+// body before it is passed on, in case the upstream echoes them.
+func scrubErrorBody(resp *http.Response, u *upstream) {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxScrubbed))
+	resp.Body.Close()
+	replace := []string{u.base.String(), "[upstream]", u.base.Host, "[upstream]"}
+	if k := u.apiKey.Reveal(); k != "" {
+		replace = append([]string{k, "[REDACTED]"}, replace...)
+	}
+	b = []byte(strings.NewReplacer(replace...).Replace(string(b)))
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	resp.Header.Del("Content-Encoding")
+}
+
+// meteredBody passes the upstream's body through and reads usage from it.
+type meteredBody struct {
+	io.ReadCloser
+	g        *Gateway
+	c        *call
+	status   int
+	streamed bool
+	meter    *provider.StreamMeter
+	buf      bytes.Buffer // a whole non-streamed body, capped
+	eof      bool
+}
+
+// maxMetered caps how much of a non-streamed body is kept to read its
+// usage; embeddings answers can be large and usage is then unknown.
+const maxMetered = 4 << 20
+
+func (m *meteredBody) Read(p []byte) (int, error) {
+	n, err := m.ReadCloser.Read(p)
+	if n > 0 {
+		if m.streamed {
+			m.meter.Write(p[:n])
+		} else if m.buf.Len() < maxMetered {
+			m.buf.Write(p[:n])
+		}
+	}
+	if err == io.EOF {
+		m.eof = true
+	}
+	return n, err
+}
+
+// Close settles the call. ReverseProxy closes the body when the copy ends,
+// whether it ended because the body did or because the client went away.
+func (m *meteredBody) Close() error {
+	err := m.ReadCloser.Close()
+	var u provider.Usage
+	if m.streamed {
+		u = m.meter.Usage()
+	} else if m.eof {
+		u = provider.ResponseUsage(m.c.rt.api, m.c.rt.endpoint, m.buf.Bytes())
+	}
+	outcome := "ok"
+	switch {
+	case m.status >= 400:
+		outcome = "upstream_error"
+	case !m.eof:
+		outcome = "client_abort"
+	}
+	m.g.settle(m.c, m.status, u, outcome)
+	return err
+}
+
+// proxyError answers a failed upstream call: no connection, a timeout
+// waiting for headers, a refused redirect. The upstream's address is never
+// in the answer.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	c := callFrom(r.Context())
+	status, outcome, msg := http.StatusBadGateway, "upstream_error", "the upstream could not be reached"
+	switch {
+	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+		status, outcome, msg = 499, "client_abort", "the client went away"
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		status, outcome, msg = http.StatusGatewayTimeout, "timeout", "the upstream did not answer in time"
+	case errors.Is(err, errUpstreamRedirect):
+		msg = "the upstream answered with a redirect, which is not followed"
+	}
+	g.logger.WarnContext(r.Context(), "upstream call failed", logRequestID, c.requestID, logUpstream, c.target.host, logErr, err)
+	if status != 499 {
+		writeError(w, c.rt.api, &gateError{status: status, reason: outcome, msg: msg})
+	}
+	g.settle(c, status, provider.Usage{}, outcome)
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// settle ends a call once: the reservation is settled with the real usage
+// and the usage event recorded.
+func (g *Gateway) settle(c *call, status int, u provider.Usage, outcome string) {
+	c.once.Do(func() {
+		ctx := context.Background()
+		c.res.Settle(ctx, u)
+		e := audit.Usage{RequestID: c.requestID, KeyID: string(c.key.ID), Status: status,
+			InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, UsageKnown: u.Known,
+			Latency: g.now().Sub(c.start), Outcome: outcome}
+		if err := g.auditor.Usage(ctx, e); err != nil {
+			g.logger.Error("record usage event", logRequestID, c.requestID, logErr, err)
+		}
+	})
+}

@@ -1,0 +1,275 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/audit"
+	"github.com/scopegate/scopegate/internal/config"
+	"github.com/scopegate/scopegate/internal/policy"
+	"github.com/scopegate/scopegate/internal/provider"
+)
+
+// Log attribute keys.
+const (
+	logRequestID = "request_id"
+	logKeyID     = "key_id"
+	logReason    = "reason"
+	logPath      = "path"
+	logRemote    = "remote"
+	logStatus    = "status"
+	logUpstream  = "upstream"
+	logErr       = "err"
+)
+
+// Verifier checks a presented key; *apikey.Verifier is one.
+type Verifier interface {
+	Verify(ctx context.Context, presented string, class apikey.Class, addr netip.Addr) (apikey.Verified, error)
+}
+
+// UsageMarker records that a key was used; *apikey.LastUsed is one.
+type UsageMarker interface {
+	Mark(id apikey.ID, t time.Time)
+}
+
+// Config holds the Gateway's dependencies.
+type Config struct {
+	Logger   *slog.Logger
+	Config   *config.Config
+	Verifier Verifier
+	Used     UsageMarker
+	Auditor  Auditor
+	// Limiter may be nil: no limits.
+	Limiter Limiter
+	// MockURL is the base URL of the in-process mock upstream, used by
+	// mock upstreams configured without a base_url.
+	MockURL string
+	// Transport, if set, replaces every upstream's connection pool (tests).
+	Transport http.RoundTripper
+	// AuditTimeout bounds the wait for the authz event to be durable
+	// (default 5s); past it the request is refused with 503.
+	AuditTimeout time.Duration
+	Now          func() time.Time
+}
+
+// Gateway is the data plane's http.Handler.
+type Gateway struct {
+	logger       *slog.Logger
+	verifier     Verifier
+	used         UsageMarker
+	auditor      Auditor
+	limiter      Limiter
+	maxBody      int64
+	auditTimeout time.Duration
+	now          func() time.Time
+	table        *table
+	mux          *http.ServeMux
+}
+
+// New builds the Gateway: its route table, policy features and upstreams.
+func New(cfg Config) (*Gateway, error) {
+	g := &Gateway{logger: cfg.Logger, verifier: cfg.Verifier, used: cfg.Used, auditor: cfg.Auditor,
+		limiter: cfg.Limiter, maxBody: cfg.Config.Proxy.MaxBodyBytes, auditTimeout: cfg.AuditTimeout, now: cfg.Now}
+	if g.logger == nil {
+		g.logger = slog.New(slog.DiscardHandler)
+	}
+	if g.limiter == nil {
+		g.limiter = noLimits{}
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.auditTimeout == 0 {
+		g.auditTimeout = 5 * time.Second
+	}
+	ups, err := buildUpstreams(cfg.Config, cfg.MockURL, cfg.Transport, g)
+	if err != nil {
+		return nil, err
+	}
+	if g.table, err = buildTable(cfg.Config, ups); err != nil {
+		return nil, err
+	}
+	g.mux = g.table.mux()
+	return g, nil
+}
+
+// request is what the path learns about a request as it goes; it becomes
+// the authz event.
+type request struct {
+	id       string
+	start    time.Time
+	api      provider.API
+	client   netip.Addr
+	endpoint string
+	keyID    apikey.ID
+	verified apikey.Verified
+	decision policy.Decision
+}
+
+// ServeHTTP runs the request path: authenticate, route, parse, authorize,
+// limit, audit, forward. Every refusal is recorded as a deny event before
+// it is answered.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := &request{id: newRequestID(), start: g.now(), api: apiFor(r), client: clientAddr(r)}
+	w.Header().Set("X-Request-Id", req.id)
+	if err := g.serve(w, r, req); err != nil {
+		g.deny(r.Context(), w, req, err)
+	}
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, req *request) *gateError {
+	if e := checkTarget(r); e != nil {
+		return e
+	}
+	rt, e := g.match(r)
+	if e != nil {
+		return e
+	}
+	if rt != nil {
+		req.api, req.endpoint = rt.api, rt.endpoint
+	}
+	if e := g.authenticate(r, req); e != nil {
+		return e
+	}
+	if rt == nil { // GET /v1/models, answered by the gateway itself
+		g.listModels(w, r, req)
+		return nil
+	}
+	body, e := g.readBody(w, r)
+	if e != nil {
+		return e
+	}
+	p, e := g.parse(rt, body, r.PathValue)
+	if e != nil {
+		return e
+	}
+	d, e := g.authorize(req, rt, p)
+	if e != nil {
+		return e
+	}
+	return g.forward(w, r, req, rt, p, d)
+}
+
+// match finds the request's route. A nil route with no error is the
+// gateway's own GET /v1/models.
+func (g *Gateway) match(r *http.Request) (*route, *gateError) {
+	if r.URL.Path == "/v1/models" {
+		if r.Method != http.MethodGet {
+			return nil, methodNotAllowed(r)
+		}
+		return nil, nil
+	}
+	// ServeMux matches and sets r's path values; the hit records which
+	// route matched. Unclean paths were refused before, so ServeMux has no
+	// reason to redirect.
+	var hit routeHit
+	g.mux.ServeHTTP(&hit, r)
+	switch {
+	case !hit.found:
+		return nil, refuse(http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
+	case hit.rt == nil:
+		return nil, methodNotAllowed(r)
+	}
+	return hit.rt, nil
+}
+
+func methodNotAllowed(r *http.Request) *gateError {
+	return refuse(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
+}
+
+// authenticate verifies the request's one credential.
+func (g *Gateway) authenticate(r *http.Request, req *request) *gateError {
+	text, e := credential(r)
+	if e != nil {
+		return e
+	}
+	v, err := g.verifier.Verify(r.Context(), text, apikey.ClassData, req.client)
+	if err != nil {
+		var ve *apikey.VerifyError
+		if errors.As(err, &ve) {
+			req.keyID = ve.ID
+		}
+		return authError(err)
+	}
+	req.keyID, req.verified = v.Key.ID, v
+	g.used.Mark(v.Key.ID, req.start)
+	return nil
+}
+
+// readBody reads the whole body, capped. The body is parsed as a whole and
+// forwarded from memory.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *gateError) {
+	if r.Body == nil || r.Method == http.MethodGet {
+		return nil, nil
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.maxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, refuse(http.StatusRequestEntityTooLarge, "request_too_large", "the request body is larger than the gateway's limit")
+	case err != nil:
+		return nil, refuse(http.StatusBadRequest, "invalid_request", "the request body could not be read")
+	}
+	return b, nil
+}
+
+// deny records a refusal and answers it.
+func (g *Gateway) deny(ctx context.Context, w http.ResponseWriter, req *request, e *gateError) {
+	lvl := slog.LevelInfo
+	if e.status >= 500 {
+		lvl = slog.LevelError
+	}
+	g.logger.Log(ctx, lvl, "denied", logRequestID, req.id, logKeyID, req.keyID, logReason, e.reason,
+		logStatus, e.status, logPath, req.endpoint, logRemote, req.client.String(), logErr, e.err)
+	if err := g.auditor.Authz(ctx, g.authzEvent(req, "deny", e.reason, e.status, e.requiredScope)); err != nil {
+		g.logger.ErrorContext(ctx, "record deny event", logRequestID, req.id, logErr, err)
+	}
+	writeError(w, req.api, e)
+}
+
+func (g *Gateway) authzEvent(req *request, decision, reason string, status int, sc string) audit.Authz {
+	p := req.verified.Principal
+	if sc == "" && !req.decision.Scope.IsZero() {
+		sc = req.decision.Scope.String()
+	}
+	return audit.Authz{RequestID: req.id, KeyID: string(req.keyID), Principal: string(p.ID), Team: p.Team,
+		Feature: req.decision.Feature, Scope: sc, Endpoint: req.endpoint, Resource: req.decision.Resource,
+		ClientIP: req.client.String(), Decision: decision, Reason: reason, Status: status,
+	}
+}
+
+// apiFor guesses the API a client speaks before routing, so even a 404
+// is shaped for its SDK: Anthropic clients send x-api-key or
+// anthropic-version.
+func apiFor(r *http.Request) provider.API {
+	if r.URL.Path == "/v1/messages" || r.Header.Get("Anthropic-Version") != "" || r.Header.Get("X-Api-Key") != "" {
+		return provider.APIAnthropic
+	}
+	return provider.APIOpenAI
+}
+
+// clientAddr is the peer address. Forwarded headers are not trusted until
+// the operator declares trusted proxies (a later milestone).
+func clientAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/audit"
+	"github.com/scopegate/scopegate/internal/provider"
+)
+
+// Auditor records decisions. Authz must make the event durable before it
+// returns nil: the request is forwarded only after that, and refused with
+// 503 if it fails (no record, no call). *audit.File is an Auditor.
+type Auditor interface {
+	Authz(ctx context.Context, e audit.Authz) error
+	Usage(ctx context.Context, e audit.Usage) error
+}
+
+// LimitRequest is what a Limiter decides on: who calls, what, and the
+// worst case the call may cost.
+type LimitRequest struct {
+	Key       *apikey.Key
+	Principal *apikey.Principal
+	Feature   string
+	Resource  string
+	// InputTokens is an estimate of the prompt's size; MaxOutputTokens is
+	// the request's own cap (0 when it gave none).
+	InputTokens     int64
+	MaxOutputTokens int64
+}
+
+// Limiter reserves a request's cost before it is forwarded and settles it
+// from the real usage after. A refusal is an error implementing
+// LimitExceeded (answered 429); any other error fails closed (503).
+type Limiter interface {
+	Reserve(ctx context.Context, r LimitRequest) (Reservation, error)
+}
+
+// Reservation is a granted request's hold on its limits.
+type Reservation interface {
+	// Settle replaces the reservation with the real usage. It is called
+	// exactly once, also for failed and aborted calls.
+	Settle(ctx context.Context, u provider.Usage)
+}
+
+// LimitExceeded is implemented by the errors a Limiter returns for a
+// refusal: which limit, and when to retry.
+type LimitExceeded interface {
+	error
+	// LimitExceeded returns the audit reason ("rate_limited",
+	// "budget_exceeded") and how long the client should wait.
+	LimitExceeded() (reason string, retryAfter time.Duration)
+}
+
+// noLimits is the Limiter used when none is configured: every request is
+// granted and nothing is counted.
+type noLimits struct{}
+
+func (noLimits) Reserve(context.Context, LimitRequest) (Reservation, error) { return noReservation{}, nil }
+
+type noReservation struct{}
+
+func (noReservation) Settle(context.Context, provider.Usage) {}

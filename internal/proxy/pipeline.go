@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/scopegate/scopegate/internal/policy"
+	"github.com/scopegate/scopegate/internal/provider"
+)
+
+// forward reserves the request's limits, makes the allow event durable,
+// and hands the canonical request to the granting feature's upstream.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, rt *route, p *parsed, d policy.Decision) *gateError {
+	up := rt.upstreams[d.Feature]
+	lr := LimitRequest{Key: &req.verified.Key, Principal: &req.verified.Principal, Feature: d.Feature, Resource: d.Resource}
+	if p.req != nil {
+		lr.InputTokens, lr.MaxOutputTokens = p.req.InputTokens, p.req.MaxOutputTokens
+	}
+	res, err := g.limiter.Reserve(r.Context(), lr)
+	if err != nil {
+		if le, ok := errors.AsType[LimitExceeded](err); ok {
+			reason, after := le.LimitExceeded()
+			return &gateError{status: http.StatusTooManyRequests, reason: reason, msg: le.Error(), retryAfter: after}
+		}
+		return &gateError{status: http.StatusServiceUnavailable, reason: "limiter_unavailable",
+			msg: "the gateway cannot check limits right now; try again shortly", err: err}
+	}
+	actx, cancel := context.WithTimeout(r.Context(), g.auditTimeout)
+	err = g.auditor.Authz(actx, g.authzEvent(req, "allow", string(policy.ReasonAllowed), 0, ""))
+	cancel()
+	if err != nil {
+		res.Settle(context.WithoutCancel(r.Context()), provider.Usage{})
+		return &gateError{status: http.StatusServiceUnavailable, reason: "audit_unavailable",
+			msg: "the gateway cannot record this request, so it is not forwarded; try again shortly", err: err}
+	}
+	body := []byte(nil)
+	if p.req != nil {
+		body = p.req.Canonical(d.Resource)
+		if rt.custom && rt.dataset.name != "" {
+			body = p.req.Canonical(p.req.Model) // datasets are not rewritten; the model field, if any, stays
+		}
+	}
+	pathValue := r.PathValue
+	if p.datasetParam != "" {
+		pathValue = func(name string) string {
+			if name == p.datasetParam {
+				return d.Resource
+			}
+			return r.PathValue(name)
+		}
+	}
+	target := rt.upstreamURL(up, pathValue)
+	c := &call{requestID: req.id, key: &req.verified.Key, rt: rt, feature: d.Feature, body: body,
+		start: req.start, res: res, target: &urlTarget{scheme: target.Scheme, host: target.Host, path: target.Path}}
+	up.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+	return nil
+}
