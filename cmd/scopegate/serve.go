@@ -93,10 +93,26 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		}
 		return nil
 	}
-	dataSrv := newServer(proxy.NewHandler(logger, s.verifier, lastUsed, s.now), logger)
-	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: nil}), logger)
-
 	g, gctx := errgroup.WithContext(ctx)
+	mockURL := ""
+	if needsLocalMock(cfg) {
+		mockLn, mockSrv, err := startLocalMock(s)
+		if err != nil {
+			return fmt.Errorf("start built-in mock upstream: %w", err)
+		}
+		defer mockLn.Close()
+		mockURL = "http://" + mockLn.Addr().String()
+		g.Go(func() error { return serveUntilDone(gctx, mockSrv, mockLn) })
+	}
+	gw, err := proxy.New(proxy.Config{Logger: logger, Config: cfg, Verifier: s.verifier, Used: lastUsed,
+		Auditor: s.audit, MockURL: mockURL, Now: s.now})
+	if err != nil {
+		return err
+	}
+	warnDangling(ctx, logger, s, cfg)
+	dataSrv := newServer(gw, logger)
+	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}}), logger)
+
 	g.Go(func() error { return serveUntilDone(gctx, dataSrv, dataLn) })
 	g.Go(func() error { return serveUntilDone(gctx, adminSrv, adminLn) })
 	g.Go(func() error { lastUsed.Run(gctx, lastUsedInterval); return nil })
@@ -109,6 +125,19 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	err = g.Wait()
 	logger.Info("scopegate stopped")
 	return err
+}
+
+// warnDangling logs every key and principal scope the configuration does
+// not serve, so a config change that strands keys is seen at start-up.
+func warnDangling(ctx context.Context, logger *slog.Logger, s *stack, cfg *config.Config) {
+	lines, err := danglingScopes(ctx, s.store, cfg)
+	if err != nil {
+		logger.WarnContext(ctx, "could not check scopes against the configuration", "err", err)
+		return
+	}
+	for _, l := range lines {
+		logger.WarnContext(ctx, "scope not served by the configuration", "detail", l)
+	}
 }
 
 func newServer(h http.Handler, logger *slog.Logger) *http.Server {

@@ -14,6 +14,7 @@ import (
 	"github.com/scopegate/scopegate/internal/audit"
 	"github.com/scopegate/scopegate/internal/config"
 	"github.com/scopegate/scopegate/internal/datadir"
+	"github.com/scopegate/scopegate/internal/proxy"
 	"github.com/scopegate/scopegate/internal/store/postgres"
 	"github.com/scopegate/scopegate/internal/store/sqlite"
 )
@@ -56,6 +57,7 @@ type stack struct {
 	dir      *datadir.Dir
 	store    store
 	audit    *audit.File
+	cache    *proxy.KeyCache
 	hasher   *apikey.Hasher
 	issuer   *apikey.Issuer
 	verifier *apikey.Verifier
@@ -115,12 +117,14 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 	if grace == 0 {
 		grace = -1 // config "0s" means no grace; the issuer reads 0 as "default"
 	}
+	s.cache = proxy.NewKeyCache(s.store, time.Duration(cfg.Proxy.KeyCacheTTL), s.now)
 	s.issuer = apikey.NewIssuer(apikey.IssuerConfig{
-		Store: s.store, Hasher: s.hasher, Recorder: s.audit, Logger: logger,
+		Store: s.store, Hasher: s.hasher, Recorder: changeRecorder{cache: s.cache, next: s.audit}, Logger: logger,
+		CheckScopes: cfg.CheckScopes,
 		DefaultTTL: time.Duration(cfg.Keys.DefaultTTL), MaxTTL: time.Duration(cfg.Keys.MaxTTL),
 		DefaultGrace: grace, Now: s.now,
 	})
-	s.verifier = apikey.NewVerifier(s.store, s.hasher, s.now)
+	s.verifier = apikey.NewVerifier(s.cache, s.hasher, s.now)
 	return s, nil
 }
 
