@@ -58,7 +58,8 @@ const serveTimeout = 30 * time.Second
 func scriptNow() time.Time { return time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) }
 
 // cmdServe starts "scopegate serve" in-process on free ports with a new
-// data directory under $WORK, and points the script at it: SCOPEGATE_ADDR
+// data directory under $WORK and the test configuration (e2eFeatures),
+// and points the script at it: SCOPEGATE_ADDR
 // and SCOPEGATE_ADMIN_KEY (the first admin key, of principal "admin"),
 // ADMIN_ADDR (the admin API's host:port alone) and DATA_ADDR (the data
 // plane's). The server's clock is scriptNow. The
@@ -69,13 +70,15 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 {
 		ts.Fatalf("usage: serve")
 	}
+	cfgPath := ts.MkAbs("scopegate-test.yaml")
+	ts.Check(os.WriteFile(cfgPath, []byte(e2eFeatures), 0o600))
 	logs := &lockedBuffer{}
 	started := make(chan serveInfo, 1)
 	done := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{getenv: ts.Getenv, stdin: strings.NewReader(""), stdout: logs, stderr: logs,
 		hooks: &testHooks{now: scriptNow, started: started}}
-	argv := []string{"scopegate", "serve", "--data-dir", ts.MkAbs("scopegate-data"),
+	argv := []string{"scopegate", "serve", "--config", cfgPath, "--data-dir", ts.MkAbs("scopegate-data"),
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
 	go func() { done <- runWithHooks(ctx, argv, e) }()
 	ts.Defer(func() {

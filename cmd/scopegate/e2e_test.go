@@ -74,10 +74,35 @@ type backend struct {
 	config func(t *testing.T) (string, map[string]string)
 }
 
+// e2eFeatures is the configuration the end-to-end tests and the CLI
+// scripts run with: the built-in "chat" feature, and two more on the mock
+// upstream whose names read like a real deployment's. Scopes the
+// configuration does not serve are refused, so every scope the tests use
+// is declared here.
+const e2eFeatures = `upstreams:
+  mock: {kind: mock, test_keys: true}
+features:
+  chat:
+    audience: external
+    upstream: mock
+    endpoints: [chat.completions, responses, completions, embeddings, messages]
+    models: [mock-small, mock-large, mock-embed]
+  chatbot:
+    audience: external
+    upstream: mock
+    endpoints: [chat.completions, messages]
+    models: [gpt-4o-mini, gpt-4o, "gpt-4o-*"]
+  code-generation:
+    audience: internal
+    upstream: mock
+    endpoints: [messages]
+    models: ["claude-sonnet-4-*"]
+`
+
 var backends = []backend{
-	{"SQLite", func(t *testing.T) (string, map[string]string) { return "", nil }},
+	{"SQLite", func(t *testing.T) (string, map[string]string) { return e2eFeatures, nil }},
 	{"PostgreSQL", func(t *testing.T) (string, map[string]string) {
-		return "store:\n  driver: postgres\n  dsn: ${TEST_PG_DSN}\n", map[string]string{"TEST_PG_DSN": testenv.PostgresSchema(t)}
+		return e2eFeatures + "store:\n  driver: postgres\n  dsn: ${TEST_PG_DSN}\n", map[string]string{"TEST_PG_DSN": testenv.PostgresSchema(t)}
 	}},
 }
 

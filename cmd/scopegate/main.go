@@ -70,6 +70,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newInitCmd(e),
 		newPrincipalsCmd(e),
 		newKeysCmd(e),
+		newMockUpstreamCmd(e),
 		newExplainCmd(e),
 		newConfigCmd(e),
 	)

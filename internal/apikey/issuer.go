@@ -36,7 +36,8 @@ type IssuerConfig struct {
 	DefaultGrace time.Duration
 	// CheckScopes, when set, refuses data scopes the configuration does not
 	// serve (an unknown feature, a resource no feature has), so a typo does
-	// not become a silently useless key. It returns a *ValidationError.
+	// not become a silently useless key. Errors that are not a
+	// *ValidationError are reported as one on the field "scopes".
 	CheckScopes func(scope.Set) error
 	// Now and Rand default to time.Now and crypto/rand.Reader; tests set them.
 	Now  func() time.Time
@@ -199,6 +200,9 @@ func (i *Issuer) parseScopes(ss []string, roles bool) (scope.Set, error) {
 	}
 	if i.cfg.CheckScopes != nil && len(data) > 0 {
 		if err := i.cfg.CheckScopes(scope.NewSet(data...)); err != nil {
+			if _, ok := errors.AsType[*ValidationError](err); !ok { // a refused scope is the caller's 400, never a 500
+				err = &ValidationError{Field: "scopes", Message: err.Error()}
+			}
 			return scope.Set{}, err
 		}
 	}

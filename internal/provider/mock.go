@@ -133,8 +133,8 @@ type mockCall struct {
 }
 
 // endpoint wraps a route with what every route does first: read the test
-// controls, wait for the requested latency, answer a forced status, and
-// read the body.
+// controls and the body, wait for the requested latency, and answer a
+// forced status.
 func (m *mockServer) endpoint(api API, serve func(*mockCall)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &mockCall{w: w, r: r, api: api}
@@ -144,13 +144,9 @@ func (m *mockServer) endpoint(api API, serve func(*mockCall)) http.Handler {
 			return
 		}
 		c.ctl = ctl
-		if !mockWait(r.Context(), ctl.latency) {
-			return // the client went away; there is no one to answer
-		}
-		if ctl.status != 0 {
-			c.fail(ctl.status, "", "", fmt.Sprintf("mock error: status %d requested by %s", ctl.status, MockHeaderStatus))
-			return
-		}
+		// The body is read before any wait: net/http notices a client that
+		// goes away, and cancels the request's context, only once the body
+		// has been read.
 		if r.Method == http.MethodPost {
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, mockMaxBody))
 			if err != nil {
@@ -167,6 +163,13 @@ func (m *mockServer) endpoint(api API, serve func(*mockCall)) http.Handler {
 		fmt.Fprintf(h, "%s %s\n", r.Method, r.URL.Path)
 		h.Write(c.body)
 		h.Sum(c.digest[:0])
+		if !mockWait(r.Context(), ctl.latency) {
+			return // the client went away; there is no one to answer
+		}
+		if ctl.status != 0 {
+			c.fail(ctl.status, "", "", fmt.Sprintf("mock error: status %d requested by %s", ctl.status, MockHeaderStatus))
+			return
+		}
 		c.created = m.now().Unix()
 		serve(c)
 	})
@@ -194,8 +197,8 @@ func (c *mockCall) id(prefix string, part int) string {
 // Anthropic error bodies.
 func (c *mockCall) requestID() string { return c.id("req_mock", 1) }
 
-// json answers status with v as the body.
-func (c *mockCall) json(status int, v any) {
+// writeJSON answers status with v as the body.
+func (c *mockCall) writeJSON(status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Every value the mock answers is built from strings and numbers

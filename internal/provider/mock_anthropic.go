@@ -75,7 +75,7 @@ func (m *mockServer) messages(c *mockCall) {
 		c.streamMessage(msg, turn)
 		return
 	}
-	c.json(http.StatusOK, msg)
+	c.writeJSON(http.StatusOK, msg)
 }
 
 // streamMessage streams msg as the Messages API does: message_start with
@@ -90,8 +90,7 @@ func (c *mockCall) streamMessage(msg mockAnthropicMessage, turn mockTurn) {
 	// must take message_delta's count as the total, not add the two.
 	start.Usage.OutputTokens = 1
 	send := func(typ string, fields map[string]any) bool {
-		fields["type"] = typ
-		return s.send(typ, fields) == nil
+		return s.sendTyped(typ, fields) == nil
 	}
 	ok := send("message_start", map[string]any{"message": start}) &&
 		send("content_block_start", map[string]any{"index": 0, "content_block": mockTextBlock{Type: "text", Text: ""}}) &&

@@ -19,7 +19,9 @@ const (
 	MockHeaderStatus = "X-Mock-Status"
 	// MockHeaderHangAfter is a count of stream events the mock sends before
 	// it stops and blocks until the client goes away. 0 sends the response
-	// headers only. It applies to streamed answers only.
+	// headers only; a stream with fewer events ends normally. It applies to
+	// streamed answers only. OpenAI's "data: [DONE]" and Anthropic's ping
+	// count as events.
 	MockHeaderHangAfter = "X-Mock-Hang-After"
 	// MockHeaderChunkDelay is a Go duration the mock waits between stream
 	// events.
@@ -102,23 +104,41 @@ func mockWait(ctx context.Context, d time.Duration) bool {
 // code are optional (OpenAI only).
 func (c *mockCall) fail(status int, param, code, message string) {
 	if c.api == APIAnthropic {
-		c.json(status, map[string]any{
-			"type":       "error",
-			"error":      map[string]any{"type": mockAnthropicErrorType(status), "message": message},
-			"request_id": c.requestID(),
-		})
+		e := mockAnthropicError{Type: "error", RequestID: c.requestID()}
+		e.Error.Type = mockAnthropicErrorType(status)
+		e.Error.Message = message
+		c.writeJSON(status, e)
 		return
 	}
-	typ := mockOpenAIErrorType(status)
 	if status == http.StatusTooManyRequests && code == "" {
 		code = "rate_limit_exceeded"
 	}
-	c.json(status, map[string]any{"error": map[string]any{
-		"message": message,
-		"type":    typ,
-		"param":   mockNullable(param),
-		"code":    mockNullable(code),
-	}})
+	var e mockOpenAIError
+	e.Error.Message = message
+	e.Error.Type = mockOpenAIErrorType(status)
+	e.Error.Param = mockNullable(param)
+	e.Error.Code = mockNullable(code)
+	c.writeJSON(status, e)
+}
+
+// mockOpenAIError is OpenAI's error body.
+type mockOpenAIError struct {
+	Error struct {
+		Message string `json:"message"`
+		Type    string `json:"type"`
+		Param   any    `json:"param"`
+		Code    any    `json:"code"`
+	} `json:"error"`
+}
+
+// mockAnthropicError is Anthropic's error body.
+type mockAnthropicError struct {
+	Type  string `json:"type"`
+	Error struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+	RequestID string `json:"request_id"`
 }
 
 // mockNullable is s, or JSON null when s is empty, as the OpenAI API

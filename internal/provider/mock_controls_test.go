@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -87,8 +88,8 @@ type logRecorder struct {
 func newLogRecorder() *logRecorder { return &logRecorder{logged: make(chan struct{}, 100)} }
 
 func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler      { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler           { return l }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
 func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	rec := map[string]any{"msg": r.Message}
 	r.Attrs(func(a slog.Attr) bool { rec[a.Key] = a.Value.Any(); return true })
@@ -144,10 +145,10 @@ func TestMockLatency(t *testing.T) {
 
 func TestMockHangAfter(t *testing.T) {
 	for _, n := range []int{0, 2} {
-		t.Run(strings.Repeat("N", n+1), func(t *testing.T) {
+		t.Run("After"+strconv.Itoa(n), func(t *testing.T) {
 			logs := newLogRecorder()
 			srv := newMockServer(t, provider.MockOptions{Logger: slog.New(logs)})
-			client := newOpenAIClient(srv, option.WithHeader(provider.MockHeaderHangAfter, string(rune('0'+n))))
+			client := newOpenAIClient(srv, option.WithHeader(provider.MockHeaderHangAfter, strconv.Itoa(n)))
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 			defer cancel()
 			params := chatParams()
@@ -224,9 +225,9 @@ func TestMockRequestValidation(t *testing.T) {
 		wantBody         string
 	}{
 		{"NotJSON", "/v1/chat/completions", "model=mock-small", nil, 400,
-			`{"error":{"code":null,"message":"the request body is not a valid JSON object","param":null,"type":"invalid_request_error"}}`},
+			`{"error":{"message":"the request body is not a valid JSON object","type":"invalid_request_error","param":null,"code":null}}`},
 		{"NotJSONAnthropic", "/v1/messages", "[]", nil, 400,
-			`{"error":{"message":"the request body is not a valid JSON object","type":"invalid_request_error"},"request_id":"req_mock`},
+			`{"type":"error","error":{"type":"invalid_request_error","message":"the request body is not a valid JSON object"},"request_id":"req_mock`},
 		{"NoMessages", "/v1/chat/completions", `{"model":"mock-small"}`, nil, 400, `"param":"messages"`},
 		{"NoMaxTokens", "/v1/messages", `{"model":"mock-small","messages":[]}`, nil, 400, "max_tokens: Field required"},
 		{"ZeroMaxTokens", "/v1/chat/completions", `{"model":"mock-small","messages":[],"max_tokens":0}`, nil, 400, "at least 1"},
@@ -267,12 +268,20 @@ func TestMockWireFormat(t *testing.T) {
 	if lines[0] != "event: message_start" || lines[len(lines)-2] != "event: message_stop" {
 		t.Errorf("messages stream = %q", lines)
 	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "data: ") && !strings.HasPrefix(l, `data: {"type":"`) {
+			t.Errorf("messages stream line %q: want the type first, as Anthropic sends it", l)
+		}
+	}
 	var start struct {
 		Message struct {
-			Usage struct{ InputTokens, OutputTokens int } `json:"usage"`
+			Usage struct {
+				InputTokens  int `json:"input_tokens"`
+				OutputTokens int `json:"output_tokens"`
+			} `json:"usage"`
 		} `json:"message"`
 	}
-	if err := json.Unmarshal([]byte(strings.TrimPrefix(lines[1], "data: ")), &start); err != nil || start.Message.Usage.InputTokens != 2 {
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(lines[1], "data: ")), &start); err != nil || start.Message.Usage.InputTokens != 2 || start.Message.Usage.OutputTokens != 1 {
 		t.Errorf("message_start %q: %v", lines[1], err)
 	}
 }

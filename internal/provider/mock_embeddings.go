@@ -89,7 +89,7 @@ func (m *mockServer) embeddings(c *mockCall) {
 	}
 	n := max(mockInputCount(inputs), 1)
 	out.Usage = mockEmbeddingsUsage{PromptTokens: n, TotalTokens: n}
-	c.json(http.StatusOK, out)
+	c.writeJSON(http.StatusOK, out)
 }
 
 // mockVector derives a unit vector of dims float32s from model and label:

@@ -23,7 +23,7 @@ func (m *mockServer) listModels(c *mockCall) {
 	for _, id := range mockModels() {
 		list.Data = append(list.Data, mockModel{ID: id, Object: "model", Created: c.created, OwnedBy: mockModelOwner})
 	}
-	c.json(http.StatusOK, list)
+	c.writeJSON(http.StatusOK, list)
 }
 
 // getModel answers OpenAI's GET /v1/models/{model} for any model the mock
@@ -33,5 +33,5 @@ func (m *mockServer) getModel(c *mockCall) {
 	if !c.checkModel(id) {
 		return
 	}
-	c.json(http.StatusOK, mockModel{ID: id, Object: "model", Created: c.created, OwnedBy: mockModelOwner})
+	c.writeJSON(http.StatusOK, mockModel{ID: id, Object: "model", Created: c.created, OwnedBy: mockModelOwner})
 }

@@ -103,7 +103,7 @@ func (m *mockServer) chatCompletions(c *mockCall) {
 		c.streamChat(id, turn, req.StreamOptions.IncludeUsage)
 		return
 	}
-	c.json(http.StatusOK, mockChatCompletion{
+	c.writeJSON(http.StatusOK, mockChatCompletion{
 		ID: id, Object: "chat.completion", Created: c.created, Model: req.Model,
 		Choices: []mockChatChoice{{
 			Message:      mockChatMessage{Role: "assistant", Content: turn.reply, Annotations: []any{}},
@@ -163,7 +163,7 @@ func (m *mockServer) completions(c *mockCall) {
 		return
 	}
 	finish := turn.finishReason()
-	c.json(http.StatusOK, mockCompletion{
+	c.writeJSON(http.StatusOK, mockCompletion{
 		ID: id, Object: "text_completion", Created: c.created, Model: req.Model,
 		SystemFingerprint: mockSystemFingerprint,
 		Choices:           []mockCompletionChoice{{Text: turn.reply, FinishReason: &finish}},

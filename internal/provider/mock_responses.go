@@ -70,7 +70,7 @@ func (m *mockServer) responses(c *mockCall) {
 		r.stream()
 		return
 	}
-	c.json(http.StatusOK, r.object(true))
+	c.writeJSON(http.StatusOK, r.object(true))
 }
 
 // status is the status of the finished response and of its message.
@@ -153,10 +153,9 @@ func (r *mockResponse) stream() {
 	s := r.c.startStream()
 	seq := 0
 	emit := func(typ string, fields map[string]any) bool {
-		fields["type"] = typ
 		fields["sequence_number"] = seq
 		seq++
-		return s.send(typ, fields) == nil
+		return s.sendTyped(typ, fields) == nil
 	}
 	at := func(fields map[string]any) map[string]any {
 		fields["item_id"] = r.itemID

@@ -42,6 +42,23 @@ func (s *mockSSE) send(name string, v any) error {
 	return s.write(name, data)
 }
 
+// sendTyped writes an event named typ whose data is fields with a "type"
+// of typ, first, as the Responses and Anthropic APIs send it.
+func (s *mockSSE) sendTyped(typ string, fields map[string]any) error {
+	rest, err := json.Marshal(fields)
+	if err != nil {
+		panic(fmt.Sprintf("mock: encode event: %v", err)) // the mock built fields itself
+	}
+	name, _ := json.Marshal(typ)
+	data := append([]byte(`{"type":`), name...)
+	if len(rest) > len("{}") {
+		data = append(append(data, ','), rest[1:]...)
+	} else {
+		data = append(data, '}')
+	}
+	return s.write(typ, data)
+}
+
 // done writes OpenAI's end-of-stream sentinel.
 func (s *mockSSE) done() error { return s.write("", []byte("[DONE]")) }
 

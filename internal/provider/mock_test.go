@@ -294,8 +294,8 @@ func TestMockEmbeddings(t *testing.T) {
 	if !equalVectors(got.Data[0].Embedding, got.Data[2].Embedding) || equalVectors(got.Data[0].Embedding, got.Data[1].Embedding) {
 		t.Errorf("want equal inputs to get equal vectors and different inputs different ones: %v", got.Data)
 	}
-	if got.Usage.PromptTokens != 7 || got.Usage.TotalTokens != 7 {
-		t.Errorf("usage = %+v, want 7 words", got.Usage)
+	if got.Usage.PromptTokens != 8 || got.Usage.TotalTokens != 8 {
+		t.Errorf("usage = %+v, want 8 words", got.Usage)
 	}
 
 	b64, err := client.Embeddings.New(t.Context(), openai.EmbeddingNewParams{

@@ -7,6 +7,23 @@
 //
 // It does no I/O of its own beyond the mock's HTTP handler: the proxy reads
 // bodies and calls these functions.
+//
+// # The mock upstream
+//
+// [NewMock] serves OpenAI chat completions, completions, responses,
+// embeddings and models under /v1/... and Anthropic messages at
+// /v1/messages, streamed or not, with deterministic replies and real usage
+// numbers, for the models mock-small, mock-large and mock-embed and any id
+// that starts with gpt-, claude- or text-embedding-. Tests steer it with
+// request headers:
+//
+//	x-mock-latency: 50ms      wait before answering (ends if the client goes away)
+//	x-mock-status: 503        answer this status with an API-shaped error body
+//	x-mock-hang-after: 2      in a stream, send 2 events, then block until the client goes away
+//	x-mock-chunk-delay: 5ms   wait between stream events
+//
+// and the model mock-error-<status> answers that status. [NewMock] has the
+// details.
 package provider
 
 // API is the wire protocol a client speaks on an endpoint.

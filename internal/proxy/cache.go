@@ -26,6 +26,10 @@ type KeyCache struct {
 	mu         sync.Mutex
 	keys       map[apikey.ID]cached[apikey.Key]
 	principals map[apikey.PrincipalID]cached[apikey.Principal]
+	// gen counts Forget, ForgetPrincipal and Clear calls. A lookup that
+	// read the store before one of them caches nothing: what it read may
+	// be the record that was just forgotten.
+	gen uint64
 }
 
 type cached[T any] struct {
@@ -61,6 +65,7 @@ func lookup[K comparable, V any](c *KeyCache, m map[K]cached[V], id K, load func
 	now := c.now()
 	c.mu.Lock()
 	e, ok := m[id]
+	gen := c.gen
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.v, nil
@@ -70,11 +75,14 @@ func lookup[K comparable, V any](c *KeyCache, m map[K]cached[V], id K, load func
 		return v, err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return v, nil
+	}
 	if len(m) >= maxCached {
 		clear(m)
 	}
 	m[id] = cached[V]{v: v, expires: now.Add(c.ttl)}
-	c.mu.Unlock()
 	return v, nil
 }
 
@@ -82,6 +90,7 @@ func lookup[K comparable, V any](c *KeyCache, m map[K]cached[V], id K, load func
 func (c *KeyCache) Forget(id apikey.ID) {
 	c.mu.Lock()
 	delete(c.keys, id)
+	c.gen++
 	c.mu.Unlock()
 }
 
@@ -89,6 +98,7 @@ func (c *KeyCache) Forget(id apikey.ID) {
 func (c *KeyCache) ForgetPrincipal(id apikey.PrincipalID) {
 	c.mu.Lock()
 	delete(c.principals, id)
+	c.gen++
 	c.mu.Unlock()
 }
 
@@ -98,5 +108,6 @@ func (c *KeyCache) Clear() {
 	c.mu.Lock()
 	clear(c.keys)
 	clear(c.principals)
+	c.gen++
 	c.mu.Unlock()
 }

@@ -43,6 +43,19 @@ func checkTarget(r *http.Request) *gateError {
 	return nil
 }
 
+// checkUpgrade refuses protocol upgrades. No model API upgrades its
+// connection, and ReverseProxy passes an upgrade on (it puts Connection:
+// Upgrade and Upgrade back after removing hop-by-hop headers) and, after a
+// 101, tunnels whatever the two ends speak: an h2c upgrade would give the
+// client a raw HTTP/2 connection to the upstream whose later requests pass
+// none of the gateway's checks.
+func checkUpgrade(r *http.Request) *gateError {
+	if len(r.Header.Values("Upgrade")) > 0 {
+		return refuse(http.StatusBadRequest, "invalid_request", "protocol upgrades are not accepted; send a plain HTTP request without an Upgrade header")
+	}
+	return nil
+}
+
 // credentialInQuery reports whether the query string carries something
 // that looks like a credential: a known parameter name, or a value shaped
 // like one of our keys.

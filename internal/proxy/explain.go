@@ -37,9 +37,9 @@ func (g *Gateway) Explain(ctx context.Context, k apikey.Key, p apikey.Principal,
 	stop := func(stage string, e *gateError) Explanation {
 		return Explanation{Stage: stage, Status: e.status, Reason: e.reason, Message: e.msg, RequiredScope: e.requiredScope}
 	}
-	if e := g.checkKey(&k, &p, client); e != nil {
-		return stop("authenticate", e)
-	}
+	// The stages run in ServeHTTP's order (the target and route before the
+	// key), so a request both misrouted and sent with a bad key is
+	// explained by the refusal the gateway gives it.
 	r, err := http.NewRequestWithContext(ctx, method, path, bytes.NewReader(body))
 	if err != nil {
 		return stop("route", refuse(http.StatusBadRequest, "invalid_path", "the method or path is not valid: "+err.Error()))
@@ -51,6 +51,12 @@ func (g *Gateway) Explain(ctx context.Context, k apikey.Key, p apikey.Principal,
 	rt, e := g.match(r)
 	if e != nil {
 		return stop("route", e)
+	}
+	if e := g.checkKey(&k, &p, client); e != nil {
+		return stop("authenticate", e)
+	}
+	if method == http.MethodGet {
+		body = nil // ServeHTTP does not read GET bodies
 	}
 	if rt == nil {
 		return Explanation{Allow: true, Stage: "authorize", Status: http.StatusOK, Reason: "allowed", Message: "GET /v1/models lists the models this key may use"}
@@ -92,4 +98,3 @@ func (g *Gateway) checkKey(k *apikey.Key, p *apikey.Principal, client netip.Addr
 	}
 	return nil
 }
-

@@ -130,6 +130,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, req *request) *g
 	if e := checkTarget(r); e != nil {
 		return e
 	}
+	if e := checkUpgrade(r); e != nil {
+		return e
+	}
 	rt, e := g.match(r)
 	if e != nil {
 		return e

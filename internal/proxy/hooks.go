@@ -57,7 +57,9 @@ type LimitExceeded interface {
 // granted and nothing is counted.
 type noLimits struct{}
 
-func (noLimits) Reserve(context.Context, LimitRequest) (Reservation, error) { return noReservation{}, nil }
+func (noLimits) Reserve(context.Context, LimitRequest) (Reservation, error) {
+	return noReservation{}, nil
+}
 
 type noReservation struct{}
 

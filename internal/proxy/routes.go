@@ -42,7 +42,7 @@ type datasetSource struct {
 // table is the route table built once from the configuration.
 type table struct {
 	routes   map[string]*route // by "METHOD path"
-	features []*policy.Feature // every feature, for /v1/models
+	features []*policy.Feature // features of models (not datasets), for /v1/models
 	byName   map[string]*policy.Feature
 	upstream map[string]*upstream // by feature name
 }
@@ -60,7 +60,9 @@ func buildTable(cfg *config.Config, ups map[string]*upstream) (*table, error) {
 			return nil, fmt.Errorf("feature %s: upstream %q not built", name, f.Upstream)
 		}
 		pf.TestKeys = u.testKeys
-		t.features = append(t.features, pf)
+		if f.Datasets == nil { // GET /v1/models lists models, not datasets
+			t.features = append(t.features, pf)
+		}
 		t.byName[name] = pf
 		t.upstream[name] = u
 		for _, e := range f.Endpoints {
