@@ -11,7 +11,6 @@ import (
 	"github.com/scopegate/scopegate/internal/config"
 	"github.com/scopegate/scopegate/internal/policy"
 	"github.com/scopegate/scopegate/internal/provider"
-	"github.com/scopegate/scopegate/internal/scope"
 )
 
 // route is one method and path of the data plane, with the features that
@@ -211,14 +210,4 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// resourceScope returns the scope naming resource r of feature f, for
-// messages; the zero Scope if r cannot be a resource name.
-func resourceScope(f, r string) scope.Scope {
-	s, err := scope.New(f, r)
-	if err != nil {
-		return scope.Scope{}
-	}
-	return s
 }

@@ -51,8 +51,10 @@ func buildUpstreams(cfg *config.Config, mockURL string, transport http.RoundTrip
 			ModifyResponse: g.modifyResponse(up),
 			ErrorHandler:   g.proxyError,
 			ErrorLog:       slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
-			// ReverseProxy flushes text/event-stream at once; other bodies
-			// are flushed when the copy buffer fills or the body ends.
+			// Flush every write: SSE events reach the client as they come,
+			// and a small answer reaches it before the usage event is
+			// written when the body ends, not after.
+			FlushInterval: -1,
 		}
 		out[name] = up
 	}
