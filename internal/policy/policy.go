@@ -37,6 +37,10 @@ type Feature struct {
 	// Resources are the models or datasets it serves, as scopes of this
 	// feature (patterns allowed).
 	Resources scope.Set
+	// Models are the exact model ids the feature declares, for listing
+	// (Resources may fold an exact id into a covering pattern). Datasets
+	// are never listed.
+	Models []string
 	// Aliases map names a client may send to canonical resource ids.
 	Aliases map[string]string
 	// Tools are the server-side tools requests may use through it.
@@ -203,22 +207,20 @@ func sortedCandidates(c []*Feature) []*Feature {
 
 func byName(a, b *Feature) int { return strings.Compare(a.Name, b.Name) }
 
-// Models returns the exact model ids and aliases that k may use through
-// features, sorted: what GET /v1/models shows a key. Prefix patterns are
-// not listed, since they name no model.
+// Models returns the declared model ids and aliases that k may use
+// through features, sorted: what GET /v1/models shows a key. Prefix
+// patterns name no model and datasets are no models, so neither is listed.
 func Models(k *apikey.Key, p *apikey.Principal, features []*Feature) []string {
 	var out []string
+	effective := k.Scopes.Intersect(p.Ceiling)
 	for _, f := range features {
-		for _, r := range f.Resources.Scopes() {
-			if r.Resource.Prefix || r.Resource.All() {
-				continue
-			}
-			if evaluateOne(k, p, k.Scopes.Intersect(p.Ceiling), f, Request{Resource: r.Resource.Name}).Allow {
-				out = append(out, r.Resource.Name)
+		for _, m := range f.Models {
+			if evaluateOne(k, p, effective, f, Request{Resource: m}).Allow {
+				out = append(out, m)
 			}
 		}
 		for alias := range f.Aliases {
-			if evaluateOne(k, p, k.Scopes.Intersect(p.Ceiling), f, Request{Resource: alias}).Allow {
+			if evaluateOne(k, p, effective, f, Request{Resource: alias}).Allow {
 				out = append(out, alias)
 			}
 		}

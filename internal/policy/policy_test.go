@@ -47,11 +47,15 @@ var specs = []featureSpec{
 
 func (s featureSpec) feature() *policy.Feature {
 	var rs []scope.Scope
+	var models []string
 	for _, r := range s.resources {
 		rs = append(rs, mustScope(s.name, r))
+		if !strings.HasSuffix(r, "*") {
+			models = append(models, r)
+		}
 	}
 	return &policy.Feature{Name: s.name, Audience: s.audience, Resources: scope.NewSet(rs...),
-		Aliases: s.aliases, Tools: s.tools, TestKeys: s.testKeys}
+		Models: models, Aliases: s.aliases, Tools: s.tools, TestKeys: s.testKeys}
 }
 
 func mustScope(feature, pattern string) scope.Scope {
@@ -487,4 +491,19 @@ func FuzzEvaluate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, keyBits, ceilingBits, featureBits, toolBits uint64, flags uint8, resource string) {
 		checkEvaluate(t, caseFrom(keyBits, ceilingBits, featureBits, toolBits, flags, resource))
 	})
+}
+
+// TestModelsListsExactIDCoveredByPattern checks that a declared model is
+// listed even when a pattern of the same feature covers it (the scope set
+// folds the exact id into the pattern).
+func TestModelsListsExactIDCoveredByPattern(t *testing.T) {
+	f := &policy.Feature{Name: "code", Audience: apikey.AudienceInternal,
+		Resources: scope.MustParseSet("code:claude-sonnet-4-5", "code:claude-*"),
+		Models:    []string{"claude-sonnet-4-5"}}
+	k := &apikey.Key{Scopes: scope.MustParseSet("code"), Env: apikey.EnvLive}
+	p := &apikey.Principal{Audience: apikey.AudienceInternal, Ceiling: scope.MustParseSet("code"), Status: apikey.PrincipalActive}
+	got := policy.Models(k, p, []*policy.Feature{f})
+	if len(got) != 1 || got[0] != "claude-sonnet-4-5" {
+		t.Errorf("Models = %v, want [claude-sonnet-4-5]", got)
+	}
 }

@@ -107,6 +107,12 @@ func (g *Gateway) modifyResponse(u *upstream) func(*http.Response) error {
 		for _, h := range []string{"Set-Cookie", "Location", "Content-Location", "Alt-Svc"} {
 			resp.Header.Del(h)
 		}
+		// The client gets the gateway's request id; the upstream's is kept
+		// under another name for support tickets with the provider.
+		if id := resp.Header.Get("X-Request-Id"); id != "" {
+			resp.Header.Del("X-Request-Id")
+			resp.Header.Set("X-Upstream-Request-Id", id)
+		}
 		if resp.StatusCode >= 400 {
 			scrubErrorBody(resp, u)
 		}

@@ -41,7 +41,7 @@ type datasetSource struct {
 // table is the route table built once from the configuration.
 type table struct {
 	routes   map[string]*route // by "METHOD path"
-	features []*policy.Feature // features of models (not datasets), for /v1/models
+	features []*policy.Feature // every feature, for /v1/models
 	byName   map[string]*policy.Feature
 	upstream map[string]*upstream // by feature name
 }
@@ -53,15 +53,13 @@ func buildTable(cfg *config.Config, ups map[string]*upstream) (*table, error) {
 	for _, name := range sortedNames(cfg.Features) {
 		f := cfg.Features[name]
 		pf := &policy.Feature{Name: name, Audience: apikey.Audience(f.Audience), Resources: cfg.Resources(name),
-			Aliases: f.Aliases, Tools: f.Tools}
+			Models: exactModels(f.Models), Aliases: f.Aliases, Tools: f.Tools}
 		u, ok := ups[f.Upstream]
 		if !ok {
 			return nil, fmt.Errorf("feature %s: upstream %q not built", name, f.Upstream)
 		}
 		pf.TestKeys = u.testKeys
-		if f.Datasets == nil { // GET /v1/models lists models, not datasets
-			t.features = append(t.features, pf)
-		}
+		t.features = append(t.features, pf)
 		t.byName[name] = pf
 		t.upstream[name] = u
 		for _, e := range f.Endpoints {
@@ -209,5 +207,17 @@ func sortedNames[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// exactModels returns the model ids of a feature that name one model:
+// what GET /v1/models can list. Prefix patterns name none.
+func exactModels(models []string) []string {
+	var out []string
+	for _, m := range models {
+		if !strings.HasSuffix(m, "*") {
+			out = append(out, m)
+		}
+	}
 	return out
 }
