@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,11 +39,11 @@ func OpenFile(path string, now func() time.Time) (*File, error) {
 	return &File{f: f, now: now}, nil
 }
 
-// Close closes the file.
+// Close syncs and closes the file.
 func (l *File) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.f.Close()
+	return errors.Join(l.f.Sync(), l.f.Close())
 }
 
 // Record appends c as one line and syncs it to disk before returning, so a
@@ -61,14 +62,22 @@ func (l *File) Authz(ctx context.Context, e Authz) error {
 	return l.append(ctx, EncodeAuthz(l.now(), e))
 }
 
-// Usage appends a usage event.
+// Usage appends a usage event without waiting for the disk: nothing
+// waits on it (the call it describes is over), and the next authz or admin
+// event's sync makes it durable too. A crash can lose the usage events
+// written since the last sync, never a decision.
 func (l *File) Usage(ctx context.Context, e Usage) error {
-	return l.append(ctx, EncodeUsage(l.now(), e))
+	return l.write(ctx, EncodeUsage(l.now(), e), false)
 }
 
-// append writes one line and syncs. One fsync per event is slow under load;
-// the audit-log milestone replaces this with a group-committing writer.
+// append writes one line and syncs it, with every line written before it.
+// One fsync per decision is slow under load; the audit-log milestone
+// replaces this with a group-committing writer.
 func (l *File) append(ctx context.Context, line []byte) error {
+	return l.write(ctx, line, true)
+}
+
+func (l *File) write(ctx context.Context, line []byte, sync bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -76,6 +85,9 @@ func (l *File) append(ctx context.Context, line []byte) error {
 	defer l.mu.Unlock()
 	if _, err := l.f.Write(line); err != nil {
 		return fmt.Errorf("append audit event: %w", err)
+	}
+	if !sync {
+		return nil
 	}
 	if err := l.f.Sync(); err != nil {
 		return fmt.Errorf("sync audit log: %w", err)
