@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scopegate/scopegate/internal/config"
+	"github.com/scopegate/scopegate/internal/proxy"
 	"github.com/scopegate/scopegate/internal/store/postgres"
 	"github.com/scopegate/scopegate/internal/store/sqlite"
 )
@@ -70,6 +71,9 @@ part. Opening the store brings its schema up to date, as serve would.`,
 			cfg, err := config.Load(args[0], e.getenv)
 			if err != nil {
 				return err
+			}
+			if err := proxy.Validate(cfg); err != nil {
+				return fmt.Errorf("config %s: %w", args[0], err)
 			}
 			if dataDir != "" {
 				cfg.DataDir = dataDir

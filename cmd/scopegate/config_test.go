@@ -24,7 +24,7 @@ func exampleEnv(t *testing.T) func(string) string {
 	if err := os.WriteFile(filepath.Join(creds, "anthropic-api-key"), []byte("sk-ant-test\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"OPENAI_API_KEY": "sk-test", "CREDENTIALS_DIRECTORY": creds}
+	env := map[string]string{"OPENAI_API_KEY": "sk-test", "AZURE_OPENAI_API_KEY": "azure-test", "CREDENTIALS_DIRECTORY": creds}
 	return func(name string) string { return env[name] }
 }
 

@@ -54,6 +54,11 @@ the first admin principal and prints its admin key once on stderr.`,
 }
 
 func serve(ctx context.Context, e *env, cfg *config.Config) error {
+	// Refuse a configuration the data plane cannot serve before anything
+	// is created or a first admin key printed.
+	if err := proxy.Validate(cfg); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	logger := newLogger(e.stderr, cfg.Log.Level)
 	s, err := openStack(ctx, e, cfg, logger)
 	if err != nil {

@@ -58,7 +58,7 @@ type Proxy struct {
 	// MaxBodyBytes caps a request body (default 10 MiB); larger is 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// KeyCacheTTL is how long a key record is cached in memory (default
-	// 5s). Changes made through this process's admin API take effect at
+	// 5s; 0s turns the cache off). Changes made through this process's admin API take effect at
 	// once; the TTL bounds staleness for changes made elsewhere.
 	KeyCacheTTL Duration `yaml:"key_cache_ttl"`
 }
@@ -78,7 +78,8 @@ type Keys struct {
 	DefaultTTL Duration `yaml:"default_ttl"`
 	// MaxTTL is the longest lifetime a key may have (365d).
 	MaxTTL Duration `yaml:"max_ttl"`
-	// RotationGrace is how long a rotated key keeps working by default (24h).
+	// RotationGrace is how long a rotated key keeps working by default
+	// (24h; 0s stops it at once).
 	RotationGrace Duration `yaml:"rotation_grace"`
 }
 
@@ -90,12 +91,23 @@ type Log struct {
 
 // Default returns the configuration used when there is no file.
 func Default() *Config {
-	c := &Config{}
+	c := preset()
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
 		panic("config: built-in default is invalid: " + err.Error())
 	}
 	return c
+}
+
+// preset returns a Config holding the defaults of fields for which zero
+// is a meaningful value ("rotation_grace: 0s" means no grace,
+// "key_cache_ttl: 0s" no cache), so decoding the file overwrites them only
+// where the file sets them. Other defaults fill zero values afterwards.
+func preset() *Config {
+	return &Config{
+		Keys:  Keys{RotationGrace: Duration(24 * time.Hour)},
+		Proxy: Proxy{KeyCacheTTL: Duration(5 * time.Second)},
+	}
 }
 
 func (c *Config) setDefaults() {
@@ -117,17 +129,11 @@ func (c *Config) setDefaults() {
 	if c.Keys.MaxTTL == 0 {
 		c.Keys.MaxTTL = Duration(365 * 24 * time.Hour)
 	}
-	if c.Keys.RotationGrace == 0 {
-		c.Keys.RotationGrace = Duration(24 * time.Hour)
-	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
 	if c.Proxy.MaxBodyBytes == 0 {
 		c.Proxy.MaxBodyBytes = 10 << 20
-	}
-	if c.Proxy.KeyCacheTTL == 0 {
-		c.Proxy.KeyCacheTTL = Duration(5 * time.Second)
 	}
 	if len(c.Features) == 0 && len(c.Upstreams) == 0 {
 		c.Upstreams, c.Features = Builtin()
@@ -171,7 +177,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 
 // Parse is Load for the file's contents.
 func Parse(b []byte, getenv func(string) string) (*Config, error) {
-	c := &Config{}
+	c := preset()
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, cleanYAMLError(err)

@@ -29,8 +29,13 @@ func TestParse(t *testing.T) {
 			}
 		}},
 		{name: "Durations", in: "keys:\n  default_ttl: 20m\n  max_ttl: ${PORT_TTL}\n  rotation_grace: 0s\n", check: func(t *testing.T, c *Config) {
-			if time.Duration(c.Keys.DefaultTTL) != 20*time.Minute || time.Duration(c.Keys.MaxTTL) != 30*24*time.Hour {
+			if time.Duration(c.Keys.DefaultTTL) != 20*time.Minute || time.Duration(c.Keys.MaxTTL) != 30*24*time.Hour || c.Keys.RotationGrace != 0 {
 				t.Errorf("keys = %+v", c.Keys)
+			}
+		}},
+		{name: "ZeroMeansZero", in: "proxy: {key_cache_ttl: 0s}\n", check: func(t *testing.T, c *Config) {
+			if c.Proxy.KeyCacheTTL != 0 || time.Duration(c.Keys.RotationGrace) != 24*time.Hour {
+				t.Errorf("key_cache_ttl 0s = %v (want 0), rotation_grace unset = %v (want 24h)", c.Proxy.KeyCacheTTL, c.Keys.RotationGrace)
 			}
 		}},
 		{name: "UnknownTopLevelField", in: "listen: :1\nlisen: :2\n", wantErr: `line 2: unknown field "lisen" in the top level`},

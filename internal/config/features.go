@@ -44,6 +44,14 @@ type Upstream struct {
 	// TestKeys lets keys of the test environment reach this upstream. Test
 	// keys reach no upstream that does not say so.
 	TestKeys bool `yaml:"test_keys"`
+	// AuthHeader is how the credential is sent: "bearer" (Authorization:
+	// Bearer; the default for openai and http), "x-api-key" (the default
+	// for anthropic) or "api-key" (Azure OpenAI).
+	AuthHeader string `yaml:"auth_header"`
+	// Query holds fixed query parameters added to every request to this
+	// upstream, such as Azure OpenAI's api-version. The client's own query
+	// string is never forwarded.
+	Query map[string]string `yaml:"query"`
 }
 
 // Feature is a capability the operator exposes.
@@ -179,6 +187,17 @@ func (c *Config) validateUpstreams() []error {
 			}
 			u.APIKey = Secret(strings.TrimSpace(string(b)))
 		}
+		if u.AuthHeader == "" {
+			u.AuthHeader = "bearer"
+			if u.Kind == KindAnthropic {
+				u.AuthHeader = "x-api-key"
+			}
+		}
+		switch u.AuthHeader {
+		case "bearer", "x-api-key", "api-key":
+		default:
+			errs = append(errs, fmt.Errorf("%s.auth_header: %q is not bearer, x-api-key or api-key", where, u.AuthHeader))
+		}
 		if u.Timeout < 0 {
 			errs = append(errs, fmt.Errorf("%s.timeout: must not be negative", where))
 		}
@@ -278,6 +297,11 @@ func checkDatasets(where, name string, f Feature) []error {
 	kind, field, _ := strings.Cut(d.From, ".")
 	switch {
 	case kind == "body" && field != "" && !strings.Contains(field, "."):
+		for _, e := range f.Endpoints {
+			if e.Method == "GET" || e.Method == "DELETE" {
+				errs = append(errs, fmt.Errorf("%s.datasets.from: route %s has no body to read %q from; use path.<param>", where, e.String(), field))
+			}
+		}
 	case kind == "path" && field != "":
 		for _, e := range f.Endpoints {
 			if e.Name == "" && !strings.Contains(e.Path, "{"+field+"}") {

@@ -8,6 +8,22 @@
 // It does no I/O of its own beyond the mock's HTTP handler: the proxy reads
 // bodies and calls these functions.
 //
+// # Requests
+//
+// [ParseRequest] reads a body in one strict pass (strict.go): exactly one
+// JSON object, valid UTF-8, no duplicate or case-variant member names at
+// any depth, nesting at most 64. It extracts the model, stream flag,
+// output token limit, an input token estimate and the server-side tools
+// asked for (tools.go), and refuses members that would name other models.
+// [Request.Canonical] is the body the gateway forwards: the same members
+// in the same order, byte for byte, but for the resolved model.
+//
+// # Usage and errors
+//
+// [ResponseUsage] reads the usage of a whole response and a [StreamMeter]
+// that of an SSE stream as it passes. [WriteError] answers in the error
+// shape of the API the client speaks.
+//
 // # The mock upstream
 //
 // [NewMock] serves OpenAI chat completions, completions, responses,

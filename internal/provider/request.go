@@ -50,6 +50,7 @@ type RequestError struct {
 	Message string
 }
 
+// Error returns the message, which is meant for the client.
 func (e *RequestError) Error() string { return e.Message }
 
 // maxModelLen bounds a model id; real ids are under 100 bytes.
@@ -106,10 +107,12 @@ func ParseRequest(api API, endpoint string, body []byte) (*Request, error) {
 //     request, so its "model" would override the authorized one.
 //
 // Not refused, because they name no model: previous_response_id and
-// conversation (Responses API state), prompt (a stored prompt's id; the
-// request's "model" takes precedence over one stored with it), metadata.
-// Tools with a model of their own (Responses image_generation, Anthropic
-// advisor_*) are governed by the tool's permission: see tools.go.
+// conversation (Responses API state), metadata, user. Nor is prompt (the
+// id of a prompt stored at OpenAI): the request must still carry its own
+// "model", but what a stored prompt configures upstream (its tools, for
+// one) is beyond what the gateway can see. Tools with a model of their
+// own (Responses image_generation, Anthropic advisor_*) are governed by
+// the tool's permission: see tools.go.
 var otherModels = []string{"models", "fallbacks", "fallback_models", "model_list"}
 
 // extraBodyModels are the names refused inside extra_body, in any case.
@@ -130,15 +133,15 @@ func (r *Request) read(i int) error {
 	m := r.members[i]
 	v := r.body[m.val.start:m.val.end]
 	forModel := r.API != APIHTTP
-	if k := caseVariant(m.name, knownTop); k != "" && k != m.name {
-		return caseVariantError(m.name, k, "")
+	if k := caseVariant(m.name, knownTop); k != "" && k != string(m.name) {
+		return caseVariantError(string(m.name), k, "")
 	}
 	if forModel {
-		if k := caseVariant(m.name, knownModelTop); k != "" && k != m.name {
-			return caseVariantError(m.name, k, "")
+		if k := caseVariant(m.name, knownModelTop); k != "" && k != string(m.name) {
+			return caseVariantError(string(m.name), k, "")
 		}
 	}
-	switch m.name {
+	switch string(m.name) {
 	case "model":
 		if v[0] != '"' {
 			if forModel {
@@ -169,12 +172,12 @@ func (r *Request) read(i int) error {
 		r.MaxOutputTokens = max(r.MaxOutputTokens, n)
 	case "models", "fallbacks", "fallback_models", "model_list":
 		if forModel {
-			return otherModelsError(m.name)
+			return otherModelsError(string(m.name))
 		}
 	case "extra_body":
 		if forModel {
 			for k := range members(v) {
-				if caseVariant(string(k), extraBodyModels) != "" {
+				if caseVariant(k, extraBodyModels) != "" {
 					return otherModelsError("extra_body." + pathName(k))
 				}
 			}
@@ -185,7 +188,7 @@ func (r *Request) read(i int) error {
 
 // caseVariant returns the name in known that name equals in any letter
 // case, or "" if none. An exact match counts too.
-func caseVariant(name string, known []string) string {
+func caseVariant(name []byte, known []string) string {
 	ascii := isASCII(name)
 	for _, k := range known {
 		// Names of different byte lengths can still fold together
@@ -193,16 +196,16 @@ func caseVariant(name string, known []string) string {
 		if ascii && len(name) != len(k) {
 			continue
 		}
-		if strings.EqualFold(name, k) {
+		if strings.EqualFold(string(name), k) {
 			return k
 		}
 	}
 	return ""
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
+func isASCII(s []byte) bool {
+	for _, c := range s {
+		if c >= utf8.RuneSelf {
 			return false
 		}
 	}
@@ -256,20 +259,18 @@ func checkModelID(model string) error {
 
 // tokenCount reads a token limit: a non-negative integer, or null for
 // none.
-func tokenCount(name string, v []byte) (int64, error) {
+func tokenCount(name, v []byte) (int64, error) {
 	if isNull(v) {
 		return 0, nil
 	}
-	bad := &RequestError{Param: name, Message: name + " must be a non-negative integer"}
 	for _, c := range v {
 		if !isDigit(c) {
-			return 0, bad
+			return 0, &RequestError{Param: string(name), Message: string(name) + " must be a non-negative integer"}
 		}
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {
-		bad.Message = name + " is too large"
-		return 0, bad
+		return 0, &RequestError{Param: string(name), Message: string(name) + " is too large"}
 	}
 	return n, nil
 }
@@ -279,7 +280,7 @@ func tokenCount(name string, v []byte) (int64, error) {
 // when there is no such member or its value is not a string.
 func (r *Request) Field(name string) (string, bool) {
 	for _, m := range r.members {
-		if m.name == name {
+		if string(m.name) == name {
 			v := r.body[m.val.start:m.val.end]
 			if v[0] != '"' {
 				return "", false

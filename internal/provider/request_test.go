@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -127,7 +128,7 @@ func manyMembers(n int, last string) string {
 	var b strings.Builder
 	b.WriteString(`{"model":"m"`)
 	for i := range n {
-		name := "member" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('A'+i/26))
+		name := "member" + strconv.Itoa(i)
 		b.WriteString(`,"` + name + `":1`)
 	}
 	if last != "" {
@@ -176,7 +177,7 @@ func TestParseRequestRefused(t *testing.T) {
 		{"DuplicateEscapedModel", APIOpenAI, `{"model":"a","mod\u0065l":"b"}`, "model", `duplicate member "model"`},
 		{"DuplicateNested", APIOpenAI, `{"model":"m","messages":[{"role":"user","content":"a","content":"b"}]}`,
 			"messages[0].content", `duplicate member "content"; member names must be unique (in messages[0])`},
-		{"DuplicateDeepMap", APIOpenAI, `{"model":"m","x":{` + strings.TrimPrefix(manyMembers(40, "memberaA"), `{"model":"m",`) + "}", "x.memberaA", `duplicate member "memberaA"`},
+		{"DuplicateDeepMap", APIOpenAI, `{"model":"m","x":{` + strings.TrimPrefix(manyMembers(40, "member0"), `{"model":"m",`) + "}", "x.member0", `duplicate member "member0"`},
 		{"CaseVariantModel", APIOpenAI, `{"model":"a","MODEL":"b"}`, "MODEL", `member "MODEL" differs from member "model" only in letter case`},
 		{"CaseVariantModelFirst", APIOpenAI, `{"Model":"b","model":"a"}`, "model", `member "model" differs from member "Model" only in letter case`},
 		{"CaseVariantAlone", APIOpenAI, `{"MODEL":"b","messages":[]}`, "MODEL", `member "MODEL" differs from "model" only in letter case; send "model"`},
@@ -187,7 +188,7 @@ func TestParseRequestRefused(t *testing.T) {
 		{"CaseVariantMaxTokens", APIAnthropic, `{"model":"m","Max_Tokens":1}`, "Max_Tokens", `differs from "max_tokens"`},
 		{"CaseVariantNested", APIOpenAI, `{"model":"m","x":{"type":"a","TYPE":"b"}}`, "x.TYPE", `only in letter case`},
 		{"CaseVariantKelvin", APIOpenAI, `{"model":"m","x":{"k":1,"\u212a":2}}`, `x."\u212a"`, `only in letter case`},
-		{"CaseVariantDeepMap", APIOpenAI, `{"model":"m","x":{` + strings.TrimPrefix(manyMembers(40, "MEMBERAA"), `{"model":"m",`) + "}", "x.MEMBERAA", `member "MEMBERAA" differs from member "memberaA" only in letter case`},
+		{"CaseVariantDeepMap", APIOpenAI, `{"model":"m","x":{` + strings.TrimPrefix(manyMembers(40, "MEMBER7"), `{"model":"m",`) + "}", "x.MEMBER7", `member "MEMBER7" differs from member "member7" only in letter case`},
 		{"CaseVariantToolType", APIAnthropic, `{"model":"m","tools":[{"Type":"web_search_20250305","name":"w"}]}`, "tools[0].Type", `differs from "type" only in letter case (in tools[0])`},
 		{"CaseVariantServerURL", APIOpenAI, `{"model":"m","tools":[{"type":"mcp","server_url":"https://a","Server_URL":"https://b"}]}`, "tools[0].Server_URL", "only in letter case"},
 		{"ModelMissing", APIOpenAI, `{"messages":[]}`, "model", "model is required"},
@@ -345,7 +346,7 @@ func checkCanonical(t *testing.T, r *Request, body []byte) {
 	}
 	for i, m := range r.members {
 		m2 := r2.members[i]
-		if m2.name != m.name {
+		if !bytes.Equal(m2.name, m.name) {
 			t.Errorf("Canonical member %d is %q, want %q", i, m2.name, m.name)
 		}
 		if i == r.model {
@@ -427,3 +428,18 @@ func BenchmarkCanonical(b *testing.B) {
 
 // benchChatBody is a typical chat completion request of about 1 KB.
 const benchChatBody = `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a concise assistant for an internal engineering team. Answer with short paragraphs and code where useful."},{"role":"user","content":"Our service times out when the database is slow. How should we set timeouts for the HTTP server and the database client so that requests fail fast but long reports still work?"},{"role":"assistant","content":"Use a short server-side deadline per request, and pass the request context to the database client so queries are cancelled when the deadline passes. For reports, use a separate route with a longer deadline."},{"role":"user","content":"Show me how to do that with net/http and database/sql in Go, with a 5 second default and 60 seconds for /reports."}],"temperature":0.2,"top_p":1,"max_tokens":800,"stream":true,"stream_options":{"include_usage":true},"user":"user-1234","tools":[{"type":"function","function":{"name":"search_docs","description":"Search the internal docs","parameters":{"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}}}]}`
+
+// TestParseRequestLargeObject checks that checking names stays linear: an
+// object with 100,000 members would take minutes if each name were
+// compared with every other.
+func TestParseRequestLargeObject(t *testing.T) {
+	body := manyMembers(100_000, "")
+	if _, err := ParseRequest(APIOpenAI, "chat.completions", []byte(body)); err != nil {
+		t.Fatalf("ParseRequest: %v", err)
+	}
+	body = strings.TrimSuffix(body, "}") + `,"MEMBER4242":2}`
+	_, err := ParseRequest(APIOpenAI, "chat.completions", []byte(body))
+	if re, ok := errors.AsType[*RequestError](err); !ok || re.Param != "MEMBER4242" {
+		t.Fatalf("ParseRequest = %v, want a case-variant error for MEMBER4242", err)
+	}
+}

@@ -97,11 +97,8 @@ func (m *StreamMeter) endLine() {
 		m.dispatch()
 		return
 	}
-	field, value := line, []byte(nil)
-	if i := bytes.IndexByte(line, ':'); i >= 0 {
-		field, value = line[:i], line[i+1:]
-		value = bytes.TrimPrefix(value, []byte(" "))
-	}
+	field, value, _ := bytes.Cut(line, []byte(":"))
+	value = bytes.TrimPrefix(value, []byte(" "))
 	if string(field) != "data" || m.broken {
 		return
 	}
@@ -200,6 +197,6 @@ func (m *StreamMeter) readAnthropic(data []byte) {
 	set(&m.cacheCreation, f.CacheCreationInputTokens)
 	set(&m.cacheRead, f.CacheReadInputTokens)
 	set(&m.usage.OutputTokens, f.OutputTokens)
-	m.usage.InputTokens = m.input + m.cacheCreation + m.cacheRead
+	m.usage.InputTokens = sumTokens(m.input, m.cacheCreation, m.cacheRead)
 	m.usage.Known = true
 }

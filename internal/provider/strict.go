@@ -1,11 +1,10 @@
 package provider
 
 import (
-	"bytes"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -21,8 +20,8 @@ import (
 //     different names and values.
 //   - Member names unique per object after decoding escapes, and unique
 //     in any letter case (Unicode simple folding): Go's encoding/json, for
-//     one, matches names case-insensitively and keeps the last duplicate,
-//     while others keep the first.
+//     one, matches names to fields case-insensitively and keeps the last
+//     duplicate, while other parsers keep the first or refuse.
 //   - Nesting at most maxDepth, bounding this scanner's recursion and the
 //     upstream's.
 //   - Nothing but whitespace after the object.
@@ -33,8 +32,8 @@ import (
 const maxDepth = 64
 
 // foldMapAt is the number of members of one object past which names are
-// checked through a map of folded names instead of against each other, so
-// an object with many members costs linear time, not quadratic.
+// checked through a hash map instead of against each other, so an object
+// with many members costs linear time, not quadratic.
 const foldMapAt = 16
 
 // span is a byte range [start, end) of the body.
@@ -42,7 +41,7 @@ type span struct{ start, end int }
 
 // member is one top-level member of the request object.
 type member struct {
-	name string // decoded
+	name []byte // decoded: a part of the body unless it has escapes
 	key  span   // the name token, quotes included
 	val  span   // the value token
 	// strBytes is the decoded size of the strings in the value.
@@ -61,6 +60,8 @@ type scanner struct {
 	// scanned, innermost last; each object checks its new names against
 	// its own part.
 	names [][]byte
+	// seed hashes the names of objects with many members.
+	seed maphash.Seed
 }
 
 // scanError is a failure found by the scanner. The path to where it was
@@ -316,31 +317,6 @@ func (s *scanner) escape(i int) (adv, size int, err *scanError) {
 	return 6, utf8.RuneLen(r), nil
 }
 
-func utf16IsHigh(r rune) bool { return 0xD800 <= r && r < 0xDC00 }
-func utf16IsLow(r rune) bool  { return 0xDC00 <= r && r < 0xE000 }
-
-// hex4 reads four hex digits at d[i:], if they are there.
-func hex4(d []byte, i int) (rune, bool) {
-	if i+4 > len(d) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range d[i : i+4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}
-
 // array checks the array at i, at depth.
 func (s *scanner) array(i, depth int) (int, *scanError) {
 	if depth > maxDepth {
@@ -375,7 +351,7 @@ func (s *scanner) object(i, depth int) (int, *scanError) {
 	}
 	base := len(s.names)
 	defer func() { s.names = s.names[:base] }()
-	var folded map[string]int
+	var folded map[uint64]int
 	i = s.space(i + 1)
 	if i < len(s.data) && s.data[i] == '}' {
 		return i + 1, nil
@@ -407,7 +383,7 @@ func (s *scanner) object(i, depth int) (int, *scanError) {
 			return i, err.within(pathName(name))
 		}
 		if depth == 1 {
-			s.members = append(s.members, member{name: string(name), key: span{kstart, kend},
+			s.members = append(s.members, member{name: name, key: span{kstart, kend},
 				val: span{vstart, i}, strBytes: s.strBytes - before})
 		}
 		i = s.space(i)
@@ -420,177 +396,4 @@ func (s *scanner) object(i, depth int) (int, *scanError) {
 			return i, s.syntax(i, "expected ',' or '}' after an object member")
 		}
 	}
-}
-
-// unique checks name against the names already seen in the object whose
-// names start at s.names[base].
-func (s *scanner) unique(base int, name []byte, folded *map[string]int) *scanError {
-	seen := s.names[base:]
-	if *folded == nil && len(seen) < foldMapAt {
-		for _, prev := range seen {
-			if bytes.EqualFold(prev, name) {
-				return nameClash(prev, name)
-			}
-		}
-		return nil
-	}
-	if *folded == nil {
-		*folded = make(map[string]int, 2*len(seen))
-		for j, prev := range seen {
-			(*folded)[foldKey(prev)] = j
-		}
-	}
-	k := foldKey(name)
-	if j, ok := (*folded)[k]; ok {
-		return nameClash(seen[j], name)
-	}
-	(*folded)[k] = len(seen)
-	return nil
-}
-
-func nameClash(prev, name []byte) *scanError {
-	e := &scanError{atMember: true}
-	if bytes.Equal(prev, name) {
-		e.msg = fmt.Sprintf("duplicate member %s; member names must be unique", quoteName(name))
-	} else {
-		e.msg = fmt.Sprintf("member %s differs from member %s only in letter case; member names must be unique in any case",
-			quoteName(name), quoteName(prev))
-	}
-	return e.within(pathName(name))
-}
-
-// foldKey maps a name to one representative of its case-folding class:
-// each rune becomes the smallest rune of its simple-folding orbit, so two
-// names have equal keys exactly when bytes.EqualFold says they are equal.
-func foldKey(name []byte) string {
-	b := make([]byte, 0, len(name))
-	for i := 0; i < len(name); {
-		c := name[i]
-		if c < utf8.RuneSelf {
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			b = append(b, c)
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(name[i:])
-		i += size
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		b = utf8.AppendRune(b, least)
-	}
-	return string(b)
-}
-
-// maxShown caps how much of a client's name or value an error message
-// repeats.
-const maxShown = 64
-
-// quoteName quotes a member name for a message, in ASCII so look-alike
-// and invisible characters show.
-func quoteName(name []byte) string {
-	return strconv.QuoteToASCII(shorten(string(name)))
-}
-
-// pathName is a member name as a segment of a Param path: plain names as
-// they are, others quoted.
-func pathName(name []byte) string {
-	plain := len(name) > 0 && len(name) <= maxShown
-	for _, c := range name {
-		if !(c == '_' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return string(name)
-	}
-	return quoteName(name)
-}
-
-func shorten(s string) string {
-	if len(s) <= maxShown {
-		return s
-	}
-	cut := maxShown
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// appendUnescaped appends the decoded contents of a checked string token's
-// contents (quotes removed) to dst.
-func appendUnescaped(dst, raw []byte) []byte {
-	for i := 0; i < len(raw); {
-		j := bytes.IndexByte(raw[i:], '\\')
-		if j < 0 {
-			return append(dst, raw[i:]...)
-		}
-		dst = append(dst, raw[i:i+j]...)
-		i += j
-		switch c := raw[i+1]; c {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, _ := hex4(raw, i+2)
-			if utf16IsHigh(r) {
-				lo, _ := hex4(raw, i+8)
-				r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
-				i += 6
-			}
-			dst = utf8.AppendRune(dst, r)
-			i += 4
-		default: // '"', '\\', '/'
-			dst = append(dst, c)
-		}
-		i += 2
-	}
-	return dst
-}
-
-// unquote decodes a checked string token, quotes included.
-func unquote(tok []byte) string {
-	raw := tok[1 : len(tok)-1]
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw)
-	}
-	return string(appendUnescaped(make([]byte, 0, len(raw)), raw))
-}
-
-// appendQuoted appends s as a JSON string token. Invalid UTF-8 becomes
-// U+FFFD, so the result is always valid JSON.
-func appendQuoted(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		dst = utf8.AppendRune(dst, r)
-		i += size
-	}
-	return append(dst, '"')
 }

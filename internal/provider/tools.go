@@ -41,7 +41,7 @@ func (r *Request) readTools() error {
 	for _, m := range r.members {
 		v := r.body[m.val.start:m.val.end]
 		var err error
-		switch m.name {
+		switch string(m.name) {
 		case "tools":
 			if r.API == APIAnthropic {
 				err = anthropicTools(&tools, v)
@@ -63,11 +63,28 @@ func (r *Request) readTools() error {
 	return nil
 }
 
+// addTool adds name to tools once. Lists are short: a linear search is
+// cheapest.
 func addTool(tools *[]string, name string) {
 	if !slices.Contains(*tools, name) {
 		*tools = append(*tools, name)
 	}
 }
+
+// addToolBytes is addTool for a name still in the body, copied only when
+// it is new.
+func addToolBytes(tools *[]string, prefix string, name []byte) {
+	for _, t := range *tools {
+		if len(t) == len(prefix)+len(name) && t[:len(prefix)] == prefix && t[len(prefix):] == string(name) {
+			return
+		}
+	}
+	*tools = append(*tools, prefix+string(name))
+}
+
+// elemPath is the path of element i of the array at path. Paths are
+// built only for error messages, so that the common case allocates none.
+func elemPath(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
 // openAITools reads an OpenAI tools array at path.
 func openAITools(tools *[]string, v []byte, path string) error {
@@ -78,48 +95,47 @@ func openAITools(tools *[]string, v []byte, path string) error {
 		return &RequestError{Param: path, Message: path + " must be an array"}
 	}
 	for i, t := range elements(v) {
-		p := path + "[" + strconv.Itoa(i) + "]"
-		typ, err := toolType(t, p, true)
+		typ, err := toolType(t, path, i, true)
 		if err != nil {
 			return err
 		}
-		switch name := openAIToolName(typ); name {
+		switch name := openAIToolName(typ); string(name) {
 		case "function", "custom":
 		case "namespace":
-			inner, _, err := stringOrValue(t, "tools", p)
+			inner, _, err := memberValue(t, "tools", path, i)
 			if err != nil {
 				return err
 			}
 			if inner != nil {
-				if err := openAITools(tools, inner, p+".tools"); err != nil {
+				if err := openAITools(tools, inner, elemPath(path, i)+".tools"); err != nil {
 					return err
 				}
 			}
 		case "mcp":
-			url, err := requiredString(t, "server_url", p,
+			url, err := requiredString(t, "server_url", path, i,
 				"an mcp tool needs its server_url (connectors are not supported)")
 			if err != nil {
 				return err
 			}
-			addTool(tools, "mcp:"+url)
+			addToolBytes(tools, "mcp:", url)
 		default:
-			addTool(tools, name)
+			addToolBytes(tools, "", name)
 		}
 	}
 	return nil
 }
 
 // openAIToolName normalizes an OpenAI tool type.
-func openAIToolName(typ string) string {
+func openAIToolName(typ []byte) []byte {
 	// Versioned types: web_search_preview_2025_03_11, web_search_2025_08_26.
 	if n := len(typ) - len("_2025_03_11"); n > 0 && isDateSuffix(typ[n:], "_dddd_dd_dd") {
 		typ = typ[:n]
 	}
-	switch typ {
+	switch string(typ) {
 	case "web_search_preview":
-		return "web_search"
+		return []byte("web_search")
 	case "computer_use_preview", "computer":
-		return "computer_use"
+		return []byte("computer_use")
 	}
 	return typ
 }
@@ -133,18 +149,18 @@ func anthropicTools(tools *[]string, v []byte) error {
 		return &RequestError{Param: "tools", Message: "tools must be an array"}
 	}
 	for i, t := range elements(v) {
-		typ, err := toolType(t, "tools["+strconv.Itoa(i)+"]", false)
+		typ, err := toolType(t, "tools", i, false)
 		if err != nil {
 			return err
 		}
-		switch typ {
+		switch string(typ) {
 		case "", "custom", "mcp_toolset":
 		default:
 			// Server tools are versioned by date: web_search_20250305.
 			if n := len(typ) - len("_20250305"); n > 0 && isDateSuffix(typ[n:], "_dddddddd") {
 				typ = typ[:n]
 			}
-			addTool(tools, typ)
+			addToolBytes(tools, "", typ)
 		}
 	}
 	return nil
@@ -152,29 +168,30 @@ func anthropicTools(tools *[]string, v []byte) error {
 
 // mcpServers reads Anthropic's mcp_servers array.
 func mcpServers(tools *[]string, v []byte) error {
+	const path = "mcp_servers"
 	if isNull(v) {
 		return nil
 	}
 	if v[0] != '[' {
-		return &RequestError{Param: "mcp_servers", Message: "mcp_servers must be an array"}
+		return &RequestError{Param: path, Message: path + " must be an array"}
 	}
 	for i, s := range elements(v) {
-		p := "mcp_servers[" + strconv.Itoa(i) + "]"
 		if s[0] != '{' {
+			p := elemPath(path, i)
 			return &RequestError{Param: p, Message: p + " must be an object"}
 		}
-		url, err := requiredString(s, "url", p, "an MCP server needs its url")
+		url, err := requiredString(s, "url", path, i, "an MCP server needs its url")
 		if err != nil {
 			return err
 		}
-		addTool(tools, "mcp:"+url)
+		addToolBytes(tools, "mcp:", url)
 	}
 	return nil
 }
 
 // isDateSuffix reports whether s matches pattern, where 'd' stands for a
 // digit and other bytes for themselves.
-func isDateSuffix(s, pattern string) bool {
+func isDateSuffix(s []byte, pattern string) bool {
 	if len(s) != len(pattern) {
 		return false
 	}
@@ -186,55 +203,62 @@ func isDateSuffix(s, pattern string) bool {
 	return true
 }
 
-// toolType reads the type of the tool t at path; "" when it has none and
-// none is required.
-func toolType(t []byte, path string, required bool) (string, error) {
+// toolType reads the type of the tool t, element i of the array at path;
+// nil when it has none and none is required.
+func toolType(t []byte, path string, i int, required bool) ([]byte, error) {
 	if t[0] != '{' {
-		return "", &RequestError{Param: path, Message: path + " must be an object"}
+		p := elemPath(path, i)
+		return nil, &RequestError{Param: p, Message: p + " must be an object"}
 	}
-	v, typ, err := stringOrValue(t, "type", path)
+	v, typ, err := memberValue(t, "type", path, i)
+	if err != nil {
+		return nil, err
+	}
+	var problem string
 	switch {
-	case err != nil:
-		return "", err
 	case v == nil && required:
-		return "", &RequestError{Param: path + ".type", Message: path + ".type is required"}
+		problem = "is required"
 	case v == nil:
-		return "", nil
+		return nil, nil
 	case v[0] != '"':
-		return "", &RequestError{Param: path + ".type", Message: path + ".type must be a string"}
-	case typ == "":
-		return "", &RequestError{Param: path + ".type", Message: path + ".type must not be empty"}
+		problem = "must be a string"
+	case len(typ) == 0:
+		problem = "must not be empty"
+	default:
+		return typ, nil
 	}
-	return typ, nil
+	p := elemPath(path, i) + ".type"
+	return nil, &RequestError{Param: p, Message: p + " " + problem}
 }
 
-// requiredString reads the member name of obj at path, which must be a
-// non-empty string; why says what it is needed for.
-func requiredString(obj []byte, name, path, why string) (string, error) {
-	v, s, err := stringOrValue(obj, name, path)
+// requiredString reads the member name of obj, element i of the array at
+// path, which must be a non-empty string; why says what it is needed
+// for.
+func requiredString(obj []byte, name, path string, i int, why string) ([]byte, error) {
+	v, s, err := memberValue(obj, name, path, i)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if v == nil || v[0] != '"' || s == "" {
-		return "", &RequestError{Param: path + "." + name,
-			Message: path + "." + name + " must be a non-empty string: " + why}
+	if v == nil || v[0] != '"' || len(s) == 0 {
+		p := elemPath(path, i) + "." + name
+		return nil, &RequestError{Param: p, Message: p + " must be a non-empty string: " + why}
 	}
 	return s, nil
 }
 
-// stringOrValue returns the value of obj's member name (nil when absent)
-// and, if it is a string, its decoded text. A case variant of name is
-// refused.
-func stringOrValue(obj []byte, name, path string) ([]byte, string, error) {
+// memberValue returns the value of the member name of obj, element i of
+// the array at path (nil when absent or null) and, if it is a string,
+// its decoded text. A case variant of name is refused.
+func memberValue(obj []byte, name, path string, i int) ([]byte, []byte, error) {
 	v, ok, variant := lookupStrict(obj, name)
 	if variant != "" {
-		return nil, "", caseVariantError(variant, name, path)
+		return nil, nil, caseVariantError(variant, name, elemPath(path, i))
 	}
 	if !ok || isNull(v) {
-		return nil, "", nil
+		return nil, nil, nil
 	}
 	if v[0] == '"' {
-		return v, unquote(v), nil
+		return v, unquoteBytes(v), nil
 	}
-	return v, "", nil
+	return v, nil, nil
 }

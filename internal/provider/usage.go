@@ -1,6 +1,9 @@
 package provider
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"math"
+)
 
 // Usage is the token usage an upstream reported for one call.
 type Usage struct {
@@ -72,8 +75,8 @@ func (f *usageFields) usage(api API, endpoint string) Usage {
 		if f.InputTokens == nil || f.OutputTokens == nil {
 			return Usage{}
 		}
-		return Usage{InputTokens: *f.InputTokens + deref(f.CacheCreationInputTokens) + deref(f.CacheReadInputTokens),
-			OutputTokens: *f.OutputTokens, Known: true}
+		in := sumTokens(*f.InputTokens, deref(f.CacheCreationInputTokens), deref(f.CacheReadInputTokens))
+		return Usage{InputTokens: in, OutputTokens: *f.OutputTokens, Known: true}
 	}
 	in, out := f.PromptTokens, f.CompletionTokens
 	if endpoint == "responses" || in == nil {
@@ -93,4 +96,17 @@ func deref(p *int64) int64 {
 		return 0
 	}
 	return *p
+}
+
+// sumTokens adds non-negative counts, saturating instead of overflowing:
+// an upstream's absurd numbers must not turn into a negative charge.
+func sumTokens(counts ...int64) int64 {
+	var n int64
+	for _, c := range counts {
+		if n > math.MaxInt64-c {
+			return math.MaxInt64
+		}
+		n += c
+	}
+	return n
 }

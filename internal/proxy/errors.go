@@ -28,6 +28,8 @@ type gateError struct {
 	retryAfter time.Duration
 	// wwwAuthenticate is the RFC 6750 challenge on 401s and some 400s.
 	wwwAuthenticate string
+	// allow lists the path's methods on a 405.
+	allow string
 	// err is the cause, for the log only.
 	err error
 }
@@ -67,6 +69,9 @@ func writeError(w http.ResponseWriter, api provider.API, e *gateError) {
 	h := w.Header()
 	if e.wwwAuthenticate != "" {
 		h.Set("WWW-Authenticate", e.wwwAuthenticate)
+	}
+	if e.allow != "" {
+		h.Set("Allow", e.allow)
 	}
 	if e.retryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10))

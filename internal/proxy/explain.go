@@ -84,17 +84,19 @@ func (g *Gateway) Explain(ctx context.Context, k apikey.Key, p apikey.Principal,
 // checkKey repeats the state checks Verify makes on a key already found,
 // for explain, which looks keys up by id and has no secret to check.
 func (g *Gateway) checkKey(k *apikey.Key, p *apikey.Principal, client netip.Addr) *gateError {
+	// Wrapped as Verify wraps them, so the messages are the data plane's.
+	fail := func(err error) *gateError { return authError(&apikey.VerifyError{ID: k.ID, Err: err}) }
 	if k.Class != apikey.ClassData {
-		return authError(apikey.ErrWrongClass)
+		return fail(apikey.ErrWrongClass)
 	}
 	if err := k.Usable(g.now()); err != nil {
-		return authError(err)
+		return fail(err)
 	}
 	if client.IsValid() && !k.AllowsClient(client) {
-		return authError(apikey.ErrClientNotAllowed)
+		return fail(apikey.ErrClientNotAllowed)
 	}
 	if p.Status != apikey.PrincipalActive {
-		return authError(apikey.ErrPrincipalDisabled)
+		return fail(apikey.ErrPrincipalDisabled)
 	}
 	return nil
 }

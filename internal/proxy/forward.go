@@ -50,7 +50,7 @@ func callFrom(ctx context.Context) *call {
 // could forge. Hop-by-hop headers, and those named in Connection, are
 // removed by ReverseProxy itself.
 var strippedRequestHeaders = []string{
-	"Authorization", "X-Api-Key", "Proxy-Authorization", "Cookie",
+	"Authorization", "X-Api-Key", "Api-Key", "Proxy-Authorization", "Cookie",
 	"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
 	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
 }
@@ -64,10 +64,17 @@ func (g *Gateway) rewrite(u *upstream) func(*httputil.ProxyRequest) {
 		c := callFrom(pr.In.Context())
 		out := pr.Out
 		out.URL.Scheme, out.URL.Host, out.URL.Path, out.URL.RawPath = c.target.scheme, c.target.host, c.target.path, ""
-		out.URL.RawQuery = ""
+		out.URL.RawQuery = u.query
 		out.Host = ""
 		for _, h := range strippedRequestHeaders {
 			out.Header.Del(h)
+		}
+		if u.kind != config.KindMock {
+			for h := range out.Header {
+				if strings.HasPrefix(h, "X-Mock-") { // test controls are for the mock only
+					out.Header.Del(h)
+				}
+			}
 		}
 		out.Header.Del("Accept-Encoding") // let the transport negotiate, so usage can be read
 		out.Body = io.NopCloser(bytes.NewReader(c.body))
@@ -79,9 +86,11 @@ func (g *Gateway) rewrite(u *upstream) func(*httputil.ProxyRequest) {
 			out.Header.Set("Content-Length", strconv.Itoa(len(c.body)))
 		}
 		if key := u.apiKey.Reveal(); key != "" {
-			switch u.kind {
-			case config.KindAnthropic:
+			switch u.authHeader {
+			case "x-api-key":
 				out.Header.Set("X-Api-Key", key)
+			case "api-key":
+				out.Header.Set("Api-Key", key)
 			default:
 				out.Header.Set("Authorization", "Bearer "+key)
 			}

@@ -25,6 +25,7 @@ const (
 	logKeyID     = "key_id"
 	logReason    = "reason"
 	logPath      = "path"
+	logEndpoint  = "endpoint"
 	logRemote    = "remote"
 	logStatus    = "status"
 	logUpstream  = "upstream"
@@ -102,6 +103,15 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
+// Validate reports whether the data plane can be built from cfg: what
+// config.Validate cannot see on its own, such as a custom route on the
+// path of a named endpoint, or features sharing a route but reading its
+// dataset from different places. It opens no connection.
+func Validate(cfg *config.Config) error {
+	_, err := New(Config{Config: cfg, MockURL: "http://127.0.0.1:0"})
+	return err
+}
+
 // request is what the path learns about a request as it goes; it becomes
 // the authz event.
 type request struct {
@@ -109,6 +119,7 @@ type request struct {
 	start    time.Time
 	api      provider.API
 	client   netip.Addr
+	path     string
 	endpoint string
 	keyID    apikey.ID
 	verified apikey.Verified
@@ -119,7 +130,7 @@ type request struct {
 // limit, audit, forward. Every refusal is recorded as a deny event before
 // it is answered.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req := &request{id: newRequestID(), start: g.now(), api: apiFor(r), client: clientAddr(r)}
+	req := &request{id: newRequestID(), start: g.now(), api: apiFor(r), client: clientAddr(r), path: r.URL.Path}
 	w.Header().Set("X-Request-Id", req.id)
 	if err := g.serve(w, r, req); err != nil {
 		g.deny(r.Context(), w, req, err)
@@ -167,7 +178,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, req *request) *g
 func (g *Gateway) match(r *http.Request) (*route, *gateError) {
 	if r.URL.Path == "/v1/models" {
 		if r.Method != http.MethodGet {
-			return nil, methodNotAllowed(r)
+			return nil, methodNotAllowed(r, http.MethodGet)
 		}
 		return nil, nil
 	}
@@ -180,13 +191,15 @@ func (g *Gateway) match(r *http.Request) (*route, *gateError) {
 	case !hit.found:
 		return nil, refuse(http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
 	case hit.rt == nil:
-		return nil, methodNotAllowed(r)
+		return nil, methodNotAllowed(r, hit.allow)
 	}
 	return hit.rt, nil
 }
 
-func methodNotAllowed(r *http.Request) *gateError {
-	return refuse(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
+func methodNotAllowed(r *http.Request, allow string) *gateError {
+	e := refuse(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
+	e.allow = allow
+	return e
 }
 
 // authenticate verifies the request's one credential.
@@ -232,7 +245,7 @@ func (g *Gateway) deny(ctx context.Context, w http.ResponseWriter, req *request,
 		lvl = slog.LevelError
 	}
 	g.logger.Log(ctx, lvl, "denied", logRequestID, req.id, logKeyID, req.keyID, logReason, e.reason,
-		logStatus, e.status, logPath, req.endpoint, logRemote, req.client.String(), logErr, e.err)
+		logStatus, e.status, logPath, req.path, logEndpoint, req.endpoint, logRemote, req.client.String(), logErr, e.err)
 	if err := g.auditor.Authz(ctx, g.authzEvent(req, "deny", e.reason, e.status, e.requiredScope)); err != nil {
 		g.logger.ErrorContext(ctx, "record deny event", logRequestID, req.id, logErr, err)
 	}

@@ -160,25 +160,29 @@ func fillPath(pattern string, value func(string) string) string {
 // never redirects or answers on its own.
 func (t *table) mux() *http.ServeMux {
 	m := http.NewServeMux()
-	paths := map[string]bool{}
+	methods := map[string][]string{}
 	for _, key := range sortedNames(t.routes) {
 		rt := t.routes[key]
-		m.Handle(key, routeHandler{rt})
-		paths[rt.path] = true
+		m.Handle(key, routeHandler{rt: rt})
+		methods[rt.path] = append(methods[rt.path], rt.method)
 	}
-	for p := range paths {
-		m.Handle(p, routeHandler{nil}) // same path, other method: 405
+	for p, ms := range methods {
+		m.Handle(p, routeHandler{allow: strings.Join(ms, ", ")}) // same path, other method: 405
 	}
 	return m
 }
 
 // routeHandler carries a route through ServeMux's matching: "serving" a
 // request records the route in the routeHit it is given as writer.
-type routeHandler struct{ rt *route }
+type routeHandler struct {
+	rt *route
+	// allow lists the methods of the path, for a 405's Allow header.
+	allow string
+}
 
 func (h routeHandler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	if hit, ok := w.(*routeHit); ok {
-		hit.rt, hit.found = h.rt, true
+		hit.rt, hit.allow, hit.found = h.rt, h.allow, true
 	}
 }
 
@@ -186,6 +190,7 @@ func (h routeHandler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // ServeMux writes (its own 404) and receives the matched route.
 type routeHit struct {
 	rt     *route
+	allow  string
 	found  bool
 	header http.Header
 }

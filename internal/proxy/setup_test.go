@@ -59,6 +59,7 @@ upstreams:
   claude: {kind: anthropic, base_url: "{{UP}}/anthropic", api_key: "${ANTHROPIC_KEY}"}
   rag:    {kind: http, base_url: "{{UP}}/rag"}
   dead:   {kind: openai, base_url: "{{DEAD}}/v1", api_key: dead-upstream-key}
+  azure:  {kind: openai, base_url: "{{UP}}/azure/openai/deployments/d1", api_key: azure-upstream-key, auth_header: api-key, query: {api-version: "2024-10-21"}}
 features:
   chat:
     audience: external
@@ -67,6 +68,10 @@ features:
     models: [gpt-4o-mini, gpt-4o, "o3-*"]
     aliases: {chatbot-v1: gpt-4o-mini, big: gpt-4o}
     tools: [web_search, "mcp:https://mcp.example.com/sse"]
+  azure-chat:
+    upstream: azure
+    endpoints: [chat.completions]
+    models: [azure-gpt]
   offline:
     upstream: dead
     endpoints: [chat.completions]
@@ -127,7 +132,7 @@ func newTestEnv(tb testing.TB, opts envOptions) *testEnv {
 	}
 	e := &testEnv{up: up, keys: newFakeLookup(), hasher: hasher, auditor: newFakeAuditor(), clock: &testClock{now: t0}}
 	e.keys.addPrincipal(apikey.Principal{ID: internalID, Kind: apikey.KindService, Audience: apikey.AudienceInternal,
-		Team: "core", Status: apikey.PrincipalActive, Ceiling: scope.MustParseSet("chat", "offline", "code", "retrieval", "search")})
+		Team: "core", Status: apikey.PrincipalActive, Ceiling: scope.MustParseSet("chat", "offline", "code", "retrieval", "search", "azure-chat")})
 	e.keys.addPrincipal(apikey.Principal{ID: externalID, Kind: apikey.KindUser, Audience: apikey.AudienceExternal,
 		Team: "partners", Status: apikey.PrincipalActive, Ceiling: scope.MustParseSet("chat", "code")})
 	e.keys.addPrincipal(apikey.Principal{ID: disabledID, Kind: apikey.KindUser, Audience: apikey.AudienceInternal,

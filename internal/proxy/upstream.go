@@ -15,12 +15,14 @@ import (
 // upstream is a provider the gateway forwards to, with its credential and
 // its own reverse proxy and connection pool.
 type upstream struct {
-	name     string
-	kind     string
-	base     *url.URL
-	apiKey   config.Secret
-	testKeys bool
-	proxy    *httputil.ReverseProxy
+	name       string
+	kind       string
+	base       *url.URL
+	apiKey     config.Secret
+	authHeader string
+	query      string // fixed, from config; never the client's
+	testKeys   bool
+	proxy      *httputil.ReverseProxy
 }
 
 // buildUpstreams makes an upstream for each configured one. A mock
@@ -40,7 +42,12 @@ func buildUpstreams(cfg *config.Config, mockURL string, transport http.RoundTrip
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %w", name, err)
 		}
-		up := &upstream{name: name, kind: c.Kind, base: u, apiKey: c.APIKey, testKeys: c.TestKeys}
+		q := url.Values{}
+		for k, v := range c.Query {
+			q.Set(k, v)
+		}
+		up := &upstream{name: name, kind: c.Kind, base: u, apiKey: c.APIKey, authHeader: c.AuthHeader,
+			query: q.Encode(), testKeys: c.TestKeys}
 		rt := transport
 		if rt == nil {
 			rt = newTransport(time.Duration(c.Timeout))
