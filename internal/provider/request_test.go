@@ -83,6 +83,8 @@ func TestParseRequest(t *testing.T) {
 		{"NullsAreAbsent", APIOpenAI, "chat.completions",
 			`{"model":"m","stream":null,"max_tokens":null,"tools":null,"web_search_options":null,"mcp_servers":null}`,
 			Request{Model: "m"}, nil},
+		{"StoredPromptIsACapability", APIOpenAI, "responses", `{"model":"m","prompt":{"id":"pmpt_123","version":"2"}}`,
+			Request{Model: "m", Tools: []string{"stored_prompt"}, InputTokens: 3}, nil},
 		{"ToolsEmpty", APIAnthropic, "messages", `{"model":"m","tools":[],"mcp_servers":[]}`, Request{Model: "m"}, nil},
 		{"MaxTokensLargest", APIOpenAI, "chat.completions", `{"model":"m","max_tokens":10,"max_output_tokens":30,"max_completion_tokens":20}`,
 			Request{Model: "m", MaxOutputTokens: 30}, nil},

@@ -18,6 +18,7 @@ import (
 //	mcp                            mcp:<server_url>
 //	anything else                  the type, without a _YYYY_MM_DD version
 //	web_search_options (chat)      web_search
+//	prompt (Responses: stored)     stored_prompt
 //
 //	Anthropic tools[].type         listed as
 //	absent, custom                 (client-side: not listed)
@@ -54,6 +55,13 @@ func (r *Request) readTools() error {
 			}
 		case "mcp_servers":
 			err = mcpServers(&tools, v)
+		case "prompt":
+			// A stored prompt (Responses API) is kept at the provider and
+			// may bring tools and instructions the gateway cannot see, so
+			// it is a capability of its own.
+			if !isNull(v) && r.Endpoint == "responses" {
+				addTool(&tools, "stored_prompt")
+			}
 		}
 		if err != nil {
 			return err
