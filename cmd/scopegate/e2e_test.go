@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/audit/auditverify"
 	"github.com/scopegate/scopegate/internal/store/sqlite"
 	"github.com/scopegate/scopegate/internal/testenv"
 )
@@ -441,10 +443,7 @@ func testEndToEnd(t *testing.T, be backend) {
 	g.secrets = append(g.secrets, canary)
 
 	g.stop()
-	auditLog, err := os.ReadFile(filepath.Join(g.dataDir, "audit", "events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	auditLog := readAuditLog(t, g.dataDir)
 	if be.name == "SQLite" {
 		t.Run("LastUsedWrittenInBatches", func(t *testing.T) {
 			// The last use is written by the batcher, flushed on shutdown.
@@ -462,6 +461,20 @@ func testEndToEnd(t *testing.T, be backend) {
 			}
 		})
 	}
+	t.Run("AuditLogVerifies", func(t *testing.T) {
+		vkey, err := os.ReadFile(filepath.Join(g.dataDir, "audit", "verifier.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := auditverify.Verify(t.Context(), filepath.Join(g.dataDir, "audit"), strings.TrimSpace(string(vkey)), auditverify.VerifyOptions{})
+		if err != nil {
+			t.Fatalf("audit log does not verify: %v", err)
+		}
+		lines := int64(bytes.Count(auditLog, []byte("\n")))
+		if rep.Records != lines || rep.Uncovered != 0 || rep.CheckpointSize != lines {
+			t.Errorf("verify report %+v, want %d records all covered by the final checkpoint", rep, lines)
+		}
+	})
 	t.Run("AuditRecordsEveryChange", func(t *testing.T) {
 		for _, ev := range []string{"principal.create", "principal.disable", "principal.enable", "key.create", "key.suspend", "key.resume", "key.rotate", "key.revoke"} {
 			if !strings.Contains(string(auditLog), `"event":"`+ev+`"`) {
@@ -518,4 +531,24 @@ func checksumForTest(s string) string {
 		v /= 62
 	}
 	return string(out)
+}
+
+// readAuditLog returns the audit log's records, every segment in order, as
+// JSON lines.
+func readAuditLog(t *testing.T, dataDir string) []byte {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dataDir, "audit", "segments", "*.jsonl"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("no audit segments in %s (%v)", dataDir, err)
+	}
+	slices.Sort(segs)
+	var out []byte
+	for _, p := range segs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	return out
 }

@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -165,13 +163,8 @@ func (w *sdkWorld) anthropic(key string) anthropic.Client {
 // auditEvents returns the audit log's events of kind event.
 func (w *sdkWorld) auditEvents(t *testing.T, event string) []map[string]any {
 	t.Helper()
-	f, err := os.Open(filepath.Join(w.dataDir, "audit", "events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out []map[string]any
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(readAuditLog(t, w.dataDir)))
 	for sc.Scan() {
 		var e map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
@@ -192,7 +185,7 @@ func (w *sdkWorld) auditEvent(t *testing.T, event, requestID string) map[string]
 	t.Helper()
 	var found []map[string]any
 	for _, e := range w.auditEvents(t, event) {
-		if e["request_id"] == requestID {
+		if e["req"] == requestID {
 			found = append(found, e)
 		}
 	}
@@ -381,7 +374,7 @@ func TestSDKs(t *testing.T) {
 		id := httpResp.Header.Get("X-Request-Id")
 		e := w.auditEvent(t, "authz", id)
 		want := map[string]any{"decision": "allow", "reason": "allowed", "feature": "chat", "scope": "chat:mock-small",
-			"resource": "mock-small", "endpoint": "chat.completions", "key_id": w.small.ID, "principal": "partner-app"}
+			"resource": "mock-small", "endpoint": "chat.completions", "key": w.small.ID, "principal": "partner-app"}
 		for k, v := range want {
 			if e[k] != v {
 				t.Errorf("authz event %s = %v, want %v", k, e[k], v)

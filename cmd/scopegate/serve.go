@@ -96,6 +96,10 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 			logger.WarnContext(ctx, "readiness: store unreachable", "err", err)
 			return errors.New("store unreachable")
 		}
+		if err := s.audit.Healthy(); err != nil {
+			logger.WarnContext(ctx, "readiness: audit log cannot write", "err", err)
+			return errors.New("audit log cannot write")
+		}
 		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)

@@ -51,16 +51,18 @@ func (f *serverFlags) load(e *env) (*config.Config, error) {
 // stack is everything serve and init build from the config: the store, the
 // audit log, and the key services on top of them.
 type stack struct {
-	cfg      *config.Config
-	logger   *slog.Logger
-	now      func() time.Time
-	dir      *datadir.Dir
-	store    store
-	audit    *audit.File
-	cache    *proxy.KeyCache
-	hasher   *apikey.Hasher
-	issuer   *apikey.Issuer
-	verifier *apikey.Verifier
+	cfg    *config.Config
+	logger *slog.Logger
+	now    func() time.Time
+	dir    *datadir.Dir
+	store  store
+	audit  *audit.Log
+	// auditDone receives the audit log's Run result when it stops.
+	auditDone chan error
+	cache     *proxy.KeyCache
+	hasher    *apikey.Hasher
+	issuer    *apikey.Issuer
+	verifier  *apikey.Verifier
 }
 
 // store is what the stack needs of a store adapter.
@@ -110,9 +112,14 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("open %s store: %w", cfg.Store.Driver, err)
 	}
-	if s.audit, err = audit.OpenFile(s.dir.Join("audit", "events.jsonl"), s.now); err != nil {
+	if s.audit, err = audit.OpenLog(s.dir.Join("audit"), audit.LogOptions{Now: s.now, Logger: logger}); err != nil {
 		return nil, err
 	}
+	// The log's writer runs for as long as the stack is open: everything
+	// that records (bootstrap, the admin API, the data plane) waits on it.
+	// Close stops it.
+	s.auditDone = make(chan error, 1)
+	go func() { s.auditDone <- s.audit.Run(context.WithoutCancel(ctx)) }()
 	grace := time.Duration(cfg.Keys.RotationGrace)
 	if grace == 0 {
 		grace = -1 // config "0s" means no grace; the issuer reads 0 as "default"
@@ -133,6 +140,11 @@ func (s *stack) Close() error {
 	var errs []error
 	if s.audit != nil {
 		errs = append(errs, s.audit.Close())
+		if s.auditDone != nil {
+			if err := <-s.auditDone; err != nil {
+				errs = append(errs, fmt.Errorf("audit log: %w", err))
+			}
+		}
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())

@@ -1,10 +1,33 @@
 package audit
 
 import (
-	"bytes"
-	"strconv"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/apikey"
 )
+
+// Event is the content of one audit record: an [Authz], a [Usage], an
+// [Admin] change or an [Override]. The set is closed (the method that
+// writes an event's fields is unexported) so that the encoder writes only
+// the fields the format names, in its order.
+type Event interface {
+	// EventName returns the line's "event" field: "authz", "usage", an admin
+	// action such as "key.create", or "audit.override".
+	EventName() string
+
+	// appendFields appends the event's fields, each as `,"name":value`.
+	appendFields(e *encoder)
+}
+
+// Record is one decoded line of the log: its position, the time the log
+// assigned it, and its event.
+type Record struct {
+	// Index is the record's position in the log, from 0.
+	Index uint64
+	// Time is in UTC with millisecond precision.
+	Time  time.Time
+	Event Event
+}
 
 // Authz is the event written before a request is forwarded, or when it is
 // refused: the decision and everything it was made on. It is durable before
@@ -33,6 +56,24 @@ type Authz struct {
 	Status int
 }
 
+// EventName returns "authz".
+func (Authz) EventName() string { return "authz" }
+
+func (a Authz) appendFields(e *encoder) {
+	e.str("req", a.RequestID)
+	e.str("key", a.KeyID)
+	e.str("principal", a.Principal)
+	e.str("team", a.Team)
+	e.str("feature", a.Feature)
+	e.str("scope", a.Scope)
+	e.str("endpoint", a.Endpoint)
+	e.str("resource", a.Resource)
+	e.str("client_ip", a.ClientIP)
+	e.str("decision", a.Decision)
+	e.str("reason", a.Reason)
+	e.int("status", int64(a.Status))
+}
+
 // Usage is the event written after an allowed request finished.
 type Usage struct {
 	RequestID    string
@@ -42,59 +83,78 @@ type Usage struct {
 	OutputTokens int64
 	// UsageKnown is false when the upstream reported no usage.
 	UsageKnown bool
-	Latency    time.Duration
+	// Latency is recorded in whole milliseconds (truncated).
+	Latency time.Duration
 	// Outcome is "ok", "upstream_error", "client_abort" or "timeout".
 	Outcome string
 }
 
-// line builds one event line: {"v":1,"ts":…,"event":…, fields…}. Fields
-// are written in the order given, strings and integers only, so the bytes
-// are fixed by this code and never by a library's choices.
-type line struct{ b bytes.Buffer }
+// EventName returns "usage".
+func (Usage) EventName() string { return "usage" }
 
-func newLine(ts time.Time, event string) *line {
-	l := &line{}
-	l.b.WriteString(`{"v":1,"ts":`)
-	writeString(&l.b, ts.UTC().Format("2006-01-02T15:04:05.000Z"))
-	l.str("event", event)
-	return l
-}
-
-func (l *line) str(k, v string) *line {
-	l.b.WriteString(`,"` + k + `":`)
-	writeString(&l.b, v)
-	return l
-}
-
-func (l *line) int(k string, v int64) *line {
-	l.b.WriteString(`,"` + k + `":`)
-	l.b.WriteString(strconv.FormatInt(v, 10))
-	return l
-}
-
-func (l *line) bytes() []byte {
-	l.b.WriteString("}\n")
-	return l.b.Bytes()
-}
-
-// EncodeAuthz returns the version 1 line of an authz event.
-func EncodeAuthz(ts time.Time, e Authz) []byte {
-	return newLine(ts, "authz").
-		str("request_id", e.RequestID).str("key_id", e.KeyID).str("principal", e.Principal).str("team", e.Team).
-		str("feature", e.Feature).str("scope", e.Scope).str("endpoint", e.Endpoint).str("resource", e.Resource).
-		str("client_ip", e.ClientIP).str("decision", e.Decision).str("reason", e.Reason).int("status", int64(e.Status)).
-		bytes()
-}
-
-// EncodeUsage returns the version 1 line of a usage event.
-func EncodeUsage(ts time.Time, e Usage) []byte {
+func (u Usage) appendFields(e *encoder) {
 	known := int64(0)
-	if e.UsageKnown {
+	if u.UsageKnown {
 		known = 1
 	}
-	return newLine(ts, "usage").
-		str("request_id", e.RequestID).str("key_id", e.KeyID).int("status", int64(e.Status)).
-		int("tokens_in", e.InputTokens).int("tokens_out", e.OutputTokens).int("usage_known", known).
-		int("latency_ms", e.Latency.Milliseconds()).str("outcome", e.Outcome).
-		bytes()
+	e.str("req", u.RequestID)
+	e.str("key", u.KeyID)
+	e.int("status", int64(u.Status))
+	e.int("tokens_in", u.InputTokens)
+	e.int("tokens_out", u.OutputTokens)
+	e.int("usage_known", known)
+	e.int("latency_ms", u.Latency.Milliseconds())
+	e.str("outcome", u.Outcome)
+}
+
+// Admin is an admin change (an [apikey.Change]) as an event: its Action is
+// the event name. Convert with Admin(c).
+type Admin apikey.Change
+
+// EventName returns the change's action, e.g. "key.create".
+func (a Admin) EventName() string { return a.Action }
+
+func (a Admin) appendFields(e *encoder) {
+	e.str("actor", a.Actor)
+	e.str("target", a.Target)
+	e.str("principal", string(a.Principal))
+	e.changes("changes", a.Fields)
+}
+
+// OverrideEvent is the event name of [Override].
+const OverrideEvent = "audit.override"
+
+// ReasonTruncated is the [Override] reason for opening a log that has fewer
+// records than its last signed checkpoint.
+const ReasonTruncated = "truncated_below_checkpoint"
+
+// Override records that an operator opened the log although it no longer
+// extends its last signed checkpoint (LogOptions.AllowTruncatedBelowCheckpoint).
+// It is the first record written after the cut, so it sits at index
+// Records.
+type Override struct {
+	// Reason is [ReasonTruncated].
+	Reason string
+	// SignedSize and SignedRoot (base64) are the tree of the largest
+	// checkpoint that the records no longer reach.
+	SignedSize uint64
+	SignedRoot string
+	// Records is how many records were found: SignedSize-Records records
+	// that were signed are missing.
+	Records uint64
+	// Superseded is the directory, relative to the log directory, that the
+	// checkpoints above Records were moved to (kept as evidence, out of the
+	// way of the new checkpoints of the same sizes).
+	Superseded string
+}
+
+// EventName returns [OverrideEvent].
+func (Override) EventName() string { return OverrideEvent }
+
+func (o Override) appendFields(e *encoder) {
+	e.str("reason", o.Reason)
+	e.uint("signed_size", o.SignedSize)
+	e.str("signed_root", o.SignedRoot)
+	e.uint("records", o.Records)
+	e.str("superseded", o.Superseded)
 }

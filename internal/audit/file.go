@@ -8,14 +8,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/scopegate/scopegate/internal/apikey"
 )
 
-// File is an append-only file of audit events, one JSON line each. It
-// implements apikey.Recorder.
+// File is the interim audit log: an append-only file of events, one JSON
+// line each (the format of the key-lifecycle milestone, without idx), each
+// written with its own fsync. It implements apikey.Recorder and the proxy's
+// Auditor. [Log] replaces it; File stays until the wiring switches over.
 type File struct {
 	mu  sync.Mutex
 	f   *os.File
@@ -129,4 +132,60 @@ func EncodeChange(ts time.Time, c apikey.Change) ([]byte, error) {
 func writeString(b *bytes.Buffer, s string) {
 	q, _ := json.Marshal(s) // a string always marshals
 	b.Write(q)
+}
+
+// The interim line format of [File]: like the [Log]'s version 1 lines, but
+// without idx and with the field names of the first draft (request_id,
+// key_id). Kept only for File.
+
+// line builds one event line: {"v":1,"ts":…,"event":…, fields…}. Fields
+// are written in the order given, strings and integers only, so the bytes
+// are fixed by this code and never by a library's choices.
+type line struct{ b bytes.Buffer }
+
+func newLine(ts time.Time, event string) *line {
+	l := &line{}
+	l.b.WriteString(`{"v":1,"ts":`)
+	writeString(&l.b, ts.UTC().Format("2006-01-02T15:04:05.000Z"))
+	l.str("event", event)
+	return l
+}
+
+func (l *line) str(k, v string) *line {
+	l.b.WriteString(`,"` + k + `":`)
+	writeString(&l.b, v)
+	return l
+}
+
+func (l *line) int(k string, v int64) *line {
+	l.b.WriteString(`,"` + k + `":`)
+	l.b.WriteString(strconv.FormatInt(v, 10))
+	return l
+}
+
+func (l *line) bytes() []byte {
+	l.b.WriteString("}\n")
+	return l.b.Bytes()
+}
+
+// EncodeAuthz returns the version 1 line of an authz event.
+func EncodeAuthz(ts time.Time, e Authz) []byte {
+	return newLine(ts, "authz").
+		str("request_id", e.RequestID).str("key_id", e.KeyID).str("principal", e.Principal).str("team", e.Team).
+		str("feature", e.Feature).str("scope", e.Scope).str("endpoint", e.Endpoint).str("resource", e.Resource).
+		str("client_ip", e.ClientIP).str("decision", e.Decision).str("reason", e.Reason).int("status", int64(e.Status)).
+		bytes()
+}
+
+// EncodeUsage returns the version 1 line of a usage event.
+func EncodeUsage(ts time.Time, e Usage) []byte {
+	known := int64(0)
+	if e.UsageKnown {
+		known = 1
+	}
+	return newLine(ts, "usage").
+		str("request_id", e.RequestID).str("key_id", e.KeyID).int("status", int64(e.Status)).
+		int("tokens_in", e.InputTokens).int("tokens_out", e.OutputTokens).int("usage_known", known).
+		int("latency_ms", e.Latency.Milliseconds()).str("outcome", e.Outcome).
+		bytes()
 }

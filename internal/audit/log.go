@@ -1,0 +1,359 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/scopegate/scopegate/internal/apikey"
+)
+
+// ErrFailed is wrapped by every error of a log that could not make a
+// record durable. The state is permanent for that *Log: an fsync that
+// failed is never retried as if nothing happened, because the kernel may
+// have dropped the data it was meant to sync. Opening the log again runs
+// recovery, which finds what did reach the disk.
+var ErrFailed = errors.New("audit log failed")
+
+// ErrClosed is returned by Append after the log stopped: Close was called
+// or Run returned.
+var ErrClosed = errors.New("audit log closed")
+
+// ErrNoCheckpoint is returned by Checkpoint before the first one is signed.
+var ErrNoCheckpoint = errors.New("audit log has no signed checkpoint yet")
+
+// WriteSyncer is the part of an *os.File the log writes records and
+// hashes through. Tests wrap the file to make writes and syncs fail.
+type WriteSyncer interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Close() error
+}
+
+// LogOptions configures [OpenLog]. The zero value is ready to use.
+type LogOptions struct {
+	// Now is the clock that stamps records (default time.Now).
+	Now func() time.Time
+	// Logger receives recovery reports and failures (default: discarded).
+	Logger *slog.Logger
+	// CheckpointInterval is how often a checkpoint is signed when the log
+	// grew (default 1s).
+	CheckpointInterval time.Duration
+	// Origin names the log in its checkpoints. It is used only when the
+	// signing key is created (default "scopegate/<8 random base62>/audit");
+	// later the origin is the key's name, and a different Origin is an
+	// error.
+	Origin string
+	// AllowTruncatedBelowCheckpoint opens a log that has fewer records than
+	// its last signed checkpoint: the checkpoints it no longer reaches are
+	// moved aside and an [Override] event records it. For an operator
+	// who knows why the records are gone; never set it by default.
+	AllowTruncatedBelowCheckpoint bool
+	// SyncFile, if set, wraps each segment and hashes file the log appends
+	// to. It is a fault-injection hook for tests.
+	SyncFile func(f *os.File) WriteSyncer
+
+	// segmentRecords overrides segmentRecords so tests can cross segment
+	// boundaries.
+	segmentRecords uint64
+}
+
+// Log is the tamper-evident audit log in a directory (see the package
+// documentation for the files and the format). One writer goroutine
+// commits records in batches; a signer signs checkpoints. Both run inside
+// [Log.Run]. A Log is safe for concurrent use.
+type Log struct {
+	dir      string
+	logger   *slog.Logger
+	now      func() time.Time
+	interval time.Duration
+	segSize  uint64
+	keys     logKeys
+	hashes   hashFile // reads of synced hashes, for checkpoints and proofs
+
+	wake    chan struct{} // a caller queued a record; capacity 1
+	stop    chan struct{} // closed by Close
+	runDone chan struct{} // closed when Run returns
+
+	mu      sync.Mutex
+	queue   []*appendReq // waiting for the writer
+	spare   []*appendReq // the previous queue's array, reused
+	durable uint64       // records written and synced
+	signed  signedTree   // the latest checkpoint
+	failed  error        // non-nil once a write failed; never reset
+	closed  bool
+	running bool
+
+	signMu    sync.Mutex // one signing at a time
+	w         writer     // only the writer touches it (Run, or OpenLog and Close when Run is not running)
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ apikey.Recorder = (*Log)(nil)
+
+// OpenLog opens the log in dir, creating it and its signing key on first
+// use, and recovers it: a torn last line is cut off, missing stored hashes
+// are rebuilt from the records, and a log with fewer records than its last
+// signed checkpoint is refused with a *[TruncatedError] unless
+// opts.AllowTruncatedBelowCheckpoint is set. Nothing is written until
+// [Log.Run] runs.
+func OpenLog(dir string, opts LogOptions) (*Log, error) {
+	l := &Log{
+		dir:      dir,
+		logger:   opts.Logger,
+		now:      opts.Now,
+		interval: opts.CheckpointInterval,
+		segSize:  opts.segmentRecords,
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		runDone:  make(chan struct{}),
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.interval <= 0 {
+		l.interval = time.Second
+	}
+	if l.segSize == 0 {
+		l.segSize = segmentRecords
+	}
+	wrap := opts.SyncFile
+	if wrap == nil {
+		wrap = func(f *os.File) WriteSyncer { return f }
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "segments"), filepath.Join(dir, "checkpoints")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("open audit log: %w", err)
+		}
+		if err := removeTempFiles(d); err != nil {
+			return nil, fmt.Errorf("open audit log: %w", err)
+		}
+	}
+	var err error
+	if l.keys, err = loadKeys(dir, opts.Origin); err != nil {
+		return nil, fmt.Errorf("open audit log %s: %w", dir, err)
+	}
+	override, err := l.recover(opts.AllowTruncatedBelowCheckpoint, wrap)
+	if err != nil {
+		l.closeFiles()
+		return nil, fmt.Errorf("open audit log %s: %w", dir, err)
+	}
+	if override != nil {
+		if err := l.appendOverride(*override); err != nil {
+			l.closeFiles()
+			return nil, fmt.Errorf("open audit log %s: %w", dir, err)
+		}
+	}
+	return l, nil
+}
+
+// Run commits records and signs checkpoints until ctx is done or Close is
+// called. Records queued when it stops are written first; later Appends
+// return ErrClosed. Call [Log.Close] after it returns. The result is nil,
+// or the error that failed the log.
+func (l *Log) Run(ctx context.Context) error {
+	l.mu.Lock()
+	if l.closed || l.running {
+		l.mu.Unlock()
+		return fmt.Errorf("audit log Run: %w", ErrClosed)
+	}
+	l.running = true
+	l.mu.Unlock()
+	defer close(l.runDone)
+
+	var wg sync.WaitGroup
+	stopSigner := make(chan struct{})
+	wg.Go(func() { l.signLoop(stopSigner) })
+	defer wg.Wait()
+	defer close(stopSigner)
+
+	for {
+		select {
+		case <-l.wake:
+			l.flush()
+		case <-ctx.Done():
+			return l.shutdown()
+		case <-l.stop:
+			return l.shutdown()
+		}
+	}
+}
+
+// shutdown closes the queue and writes what is in it.
+func (l *Log) shutdown() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.flush()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed
+}
+
+// Close stops Run and waits for it, writes any records still queued, signs
+// a final checkpoint over the durable records, and closes the files.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.stop)
+		l.mu.Lock()
+		running := l.running
+		l.closed = true
+		l.mu.Unlock()
+		if running {
+			<-l.runDone
+		} else {
+			l.flush() // callers that queued before Run ever started
+		}
+		l.closeErr = errors.Join(l.sign(), l.closeFiles())
+	})
+	return l.closeErr
+}
+
+func (l *Log) closeFiles() error {
+	var errs []error
+	if l.w.segs.f != nil {
+		errs = append(errs, l.w.segs.close())
+	}
+	if l.w.hashes.w != nil {
+		errs = append(errs, l.w.hashes.w.Close())
+		l.w.hashes.w = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Append makes e record number idx of the log: it returns once the record
+// is written and synced to disk, together with the records of every
+// caller waiting at the same time (group commit).
+//
+// If ctx is done first, Append returns its error, but the record may still
+// be written later: the caller must treat that as a failure (the proxy
+// answers 503 and forwards nothing), and the log then holds a record of a
+// decision that had no effect, which its missing usage event shows. After
+// a write or sync failed, Append fails fast with an error wrapping
+// [ErrFailed]. Before [Log.Run] starts, Append waits for it.
+func (l *Log) Append(ctx context.Context, e Event) (idx uint64, err error) {
+	body, err := encodeBody(e)
+	if err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("append audit event: %w", err)
+	}
+	r := &appendReq{body: body, done: make(chan struct{})}
+	l.mu.Lock()
+	switch {
+	case l.failed != nil:
+		err = l.failed
+	case l.closed:
+		err = ErrClosed
+	default:
+		l.queue = append(l.queue, r)
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+	select {
+	case <-r.done:
+		return r.idx, r.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("append audit event: %w", ctx.Err())
+	}
+}
+
+// Record appends an admin change; it implements apikey.Recorder.
+func (l *Log) Record(ctx context.Context, c apikey.Change) error {
+	_, err := l.Append(ctx, Admin(c))
+	return err
+}
+
+// Authz appends an authz event and returns once it is durable: the proxy
+// forwards nothing until this returns nil.
+func (l *Log) Authz(ctx context.Context, e Authz) error {
+	_, err := l.Append(ctx, e)
+	return err
+}
+
+// Usage appends a usage event and returns once it is durable. Group commit
+// makes the wait short, and an error then means the event is not recorded.
+func (l *Log) Usage(ctx context.Context, e Usage) error {
+	_, err := l.Append(ctx, e)
+	return err
+}
+
+// Healthy reports whether the log can record: nil, an error wrapping
+// [ErrFailed] once a write failed, or [ErrClosed]. It is what /readyz asks.
+func (l *Log) Healthy() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.failed != nil:
+		return l.failed
+	case l.closed:
+		return ErrClosed
+	}
+	return nil
+}
+
+// Size returns how many records are durable.
+func (l *Log) Size() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.durable
+}
+
+// Checkpoint returns the latest signed checkpoint (a signed note), or
+// [ErrNoCheckpoint].
+func (l *Log) Checkpoint() ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.signed.note == nil {
+		return nil, ErrNoCheckpoint
+	}
+	return append([]byte(nil), l.signed.note...), nil
+}
+
+// VerifierKey returns the note verifier key of the log's checkpoints, the
+// one line an auditor needs.
+func (l *Log) VerifierKey() string { return l.keys.vkey }
+
+// Origin returns the log's origin, the first line of its checkpoints.
+func (l *Log) Origin() string { return l.keys.signer.Name() }
+
+// ReadHashes implements tlog.HashReader over the stored hashes of the
+// durable records, so proofs can be served while the log runs. Indexes
+// beyond them are an error.
+func (l *Log) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	limit := tlog.StoredHashCount(int64(l.Size()))
+	for _, x := range indexes {
+		if x < 0 || x >= limit {
+			return nil, fmt.Errorf("read audit hash %d: not among the %d of durable records", x, limit)
+		}
+	}
+	return l.hashes.ReadHashes(indexes)
+}
+
+// fail puts the log in the failed state, if it is not already.
+func (l *Log) fail(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed == nil {
+		l.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+		l.logger.Error("audit log failed: refusing every record until it is reopened", "err", err)
+	}
+}
