@@ -77,6 +77,9 @@ func (g *Gateway) rewrite(u *upstream) func(*httputil.ProxyRequest) {
 			}
 		}
 		out.Header.Del("Accept-Encoding") // let the transport negotiate, so usage can be read
+		// The upstream learns the gateway's request id, so its logs and the
+		// audit log can be joined.
+		out.Header.Set("X-Scopegate-Request-Id", c.requestID)
 		out.Body = io.NopCloser(bytes.NewReader(c.body))
 		out.ContentLength = int64(len(c.body))
 		out.TransferEncoding = nil
