@@ -1,15 +1,24 @@
 package main
 
-import "time"
+import (
+	"os"
+	"time"
+
+	"github.com/scopegate/scopegate/internal/audit"
+)
 
 // testHooks lets in-process tests steer and observe a server started by
-// run: an injected clock, and the addresses and first admin key once the
-// listeners are up. main never sets it.
+// run: an injected clock, faults in the audit log's files, and the
+// addresses and first admin key once the listeners are up. main never sets
+// it.
 type testHooks struct {
 	// now replaces time.Now everywhere the server reads the clock.
 	now func() time.Time
 	// started, if not nil, receives one serveInfo when serve is ready.
 	started chan<- serveInfo
+	// auditFile, if not nil, wraps each file the audit log appends to
+	// (audit.LogOptions.SyncFile), so tests can make writes and syncs fail.
+	auditFile func(*os.File) audit.WriteSyncer
 }
 
 // serveInfo is what a started server tells a test.

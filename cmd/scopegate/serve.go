@@ -114,7 +114,7 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		g.Go(func() error { return serveUntilDone(gctx, mockSrv, mockLn) })
 	}
 	gw, err := proxy.New(proxy.Config{Logger: logger, Config: cfg, Verifier: s.verifier, Used: lastUsed,
-		Auditor: s.audit, MockURL: mockURL, Now: s.now})
+		Auditor: s.audit, Privacy: s.privacy(), MockURL: mockURL, Now: s.now})
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,11 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("open %s store: %w", cfg.Store.Driver, err)
 	}
-	if s.audit, err = audit.OpenLog(s.dir.Join("audit"), audit.LogOptions{Now: s.now, Logger: logger}); err != nil {
+	auditOpts := audit.LogOptions{Now: s.now, Logger: logger, CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval)}
+	if e.hooks != nil && e.hooks.auditFile != nil {
+		auditOpts.SyncFile = e.hooks.auditFile
+	}
+	if s.audit, err = audit.OpenLog(s.dir.Join("audit"), auditOpts); err != nil {
 		return nil, err
 	}
 	// The log's writer runs for as long as the stack is open: everything
@@ -133,6 +137,18 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 	})
 	s.verifier = apikey.NewVerifier(s.cache, s.hasher, s.now)
 	return s, nil
+}
+
+// privacy returns how data-plane events record clients and principals. The
+// pseudonym key is derived from the pepper, so pseudonyms cannot be undone
+// without it.
+func (s *stack) privacy() audit.Privacy {
+	p := audit.Privacy{TruncateIPs: s.cfg.Audit.TruncateClientIPs}
+	if s.cfg.Audit.PseudonymizePrincipals {
+		k := s.hasher.Derive("audit pseudonym")
+		p.PseudonymKey = k[:]
+	}
+	return p
 }
 
 // Close releases what openStack opened.

@@ -135,6 +135,12 @@ func classify(err error) (int, ErrorDetail) {
 		// The same answer for "does not exist" and "outside your reach",
 		// so that ids of other tenants do not leak.
 		return http.StatusNotFound, ErrorDetail{Type: errTypeNotFound, Message: "not found"}
+	case errors.Is(err, ErrNotFound):
+		// The audit log is for admins only, so its messages (positions and
+		// sizes) can say what is missing; the sentinel's ": not found" is
+		// what the type already says.
+		msg := strings.TrimSuffix(err.Error(), ": "+ErrNotFound.Error())
+		return http.StatusNotFound, ErrorDetail{Type: errTypeNotFound, Message: msg}
 	case errors.Is(err, apikey.ErrForbidden):
 		return http.StatusForbidden, ErrorDetail{Type: errTypeForbidden, Message: apikey.ErrForbidden.Error()}
 	case errors.Is(err, apikey.ErrConflict):

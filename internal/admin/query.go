@@ -35,17 +35,9 @@ type listQuery struct {
 // a misspelled filter that is ignored would list more than the caller
 // meant to see.
 func parseListQuery(r *http.Request, allowed ...string) (listQuery, error) {
-	values, err := url.ParseQuery(r.URL.RawQuery)
+	values, err := strictQuery(r, allowed...)
 	if err != nil {
-		return listQuery{}, badRequest("", "query string is malformed: %v", err)
-	}
-	for _, name := range slices.Sorted(maps.Keys(values)) {
-		if !slices.Contains(allowed, name) {
-			return listQuery{}, badRequest(name, "unknown query parameter; this list takes %s", strings.Join(allowed, ", "))
-		}
-		if len(values[name]) > 1 {
-			return listQuery{}, badRequest(name, "query parameter given more than once")
-		}
+		return listQuery{}, err
 	}
 	q := listQuery{
 		principal: values.Get(paramPrincipal),
@@ -70,6 +62,24 @@ func parseListQuery(r *http.Request, allowed ...string) (listQuery, error) {
 		q.limit = n
 	}
 	return q, nil
+}
+
+// strictQuery returns the query parameters of r, refusing a malformed
+// query, a parameter not in allowed and a parameter given twice.
+func strictQuery(r *http.Request, allowed ...string) (url.Values, error) {
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("", "query string is malformed: %v", err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		if !slices.Contains(allowed, name) {
+			return nil, badRequest(name, "unknown query parameter; this route takes %s", strings.Join(allowed, ", "))
+		}
+		if len(values[name]) > 1 {
+			return nil, badRequest(name, "query parameter given more than once")
+		}
+	}
+	return values, nil
 }
 
 func principalStatus(s string) (apikey.PrincipalStatus, error) {

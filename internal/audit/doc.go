@@ -23,6 +23,8 @@
 //
 //	{"v":1,"idx":0,"ts":"2026-11-28T10:00:00.000Z","event":"authz","req":"…",…}
 //
+// The rules:
+//
 //   - v is 1; idx is the record's position in the log, from 0; ts is the
 //     time the log assigned the record, UTC, milliseconds, "Z" (it never
 //     decreases along the log); event names the type, and its fields follow.
@@ -96,7 +98,7 @@
 // If a write or sync fails, the log refuses every later record
 // ([ErrFailed], [Log.Healthy]) until it is opened again.
 //
-// [OpenLog] recovers after a crash: a partial or undecodable tail of the
+// [OpenLog] recovers after a crash: a partial or malformed tail of the
 // last segment (never acknowledged) is cut off, and stored hashes past the
 // last checkpoint are recomputed from the records. If the records are fewer
 // than the last checkpoint signed, it refuses to open ([TruncatedError]):

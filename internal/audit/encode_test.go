@@ -159,9 +159,10 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
-// FuzzDecode checks that Decode never panics, that every line it accepts
-// is the one Encode writes for what it decoded, and that events built
-// from arbitrary values survive Encode then Decode.
+// FuzzDecode checks that Decode and decodeHeader never panic, that every
+// line Decode accepts is the one Encode writes for what it decoded (and
+// passes recovery's header check), and that events built from arbitrary
+// values survive Encode then Decode.
 func FuzzDecode(f *testing.F) {
 	for i, e := range []Event{
 		Authz{RequestID: "r", KeyID: "K", Decision: "deny", Status: 403},
@@ -177,7 +178,11 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte(`{"v":1,"idx":0,"ts":"2026-11-28T10:00:00.123Z","event":"x.y","actor":"","target":"","principal":"","changes":[]}`), "", int64(-1))
 	f.Fuzz(func(t *testing.T, line []byte, s string, n int64) {
+		idx, _, headerErr := decodeHeader(line)
 		if r, err := Decode(line); err == nil {
+			if headerErr != nil || idx != r.Index {
+				t.Fatalf("decodeHeader(%q) = %d, %v; Decode accepted it as record %d", line, idx, headerErr, r.Index)
+			}
 			again, err := Encode(r.Index, r.Time, r.Event)
 			if err != nil {
 				t.Fatalf("Encode(Decode(%q)): %v", line, err)

@@ -109,8 +109,8 @@ type segmentsFound struct {
 
 // recoverSegments counts the records and cuts a torn or invalid tail off
 // the last segment: a partial last line (a write cut short by a crash), or
-// lines that do not decode (blocks of a write that never completed, such
-// as zeros). Such records were never acknowledged, since Append returns
+// lines that are not well-formed (blocks of a write that never completed,
+// such as zeros; see decodeHeader). Such records were never acknowledged, since Append returns
 // only after the sync. Earlier segments were synced whole before the next
 // one was started, so only their final newline is checked here; audit
 // verify reads them all.
@@ -137,18 +137,19 @@ func recoverSegments(dir string, size uint64, logger *slog.Logger) (segmentsFoun
 		invalid error // why the scan stopped before the end, if a line was bad
 	)
 	end, tail, err := scanLines(f, func(line []byte, _ int64) error {
-		r, err := Decode(line)
+		idx, ts, err := decodeHeader(line)
 		if err != nil {
 			invalid = fmt.Errorf("record %d: %w", last+count, err)
 			return errStopScan
 		}
-		// A crash leaves garbage, not a valid line with another index: that
-		// is tampering or a bug, and cutting would destroy records.
-		if r.Index != last+count || count == size {
-			return fmt.Errorf("audit segment %s: line %d has idx %d", path, count, r.Index)
+		// A crash leaves garbage, not a well-formed line with another
+		// index: that is tampering or a bug, and cutting would destroy
+		// records.
+		if idx != last+count || count == size {
+			return fmt.Errorf("audit segment %s: line %d has idx %d", path, count, idx)
 		}
 		count++
-		lastTS = r.Time
+		lastTS = ts
 		return nil
 	})
 	if err != nil {

@@ -46,11 +46,26 @@ type Config struct {
 	Keys    Keys   `yaml:"keys"`
 	Log     Log    `yaml:"log"`
 	Proxy   Proxy  `yaml:"proxy"`
+	Audit   Audit  `yaml:"audit"`
 	// Upstreams are the providers requests are forwarded to, by name.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Features are the capabilities keys are scoped to, by name. With no
 	// features at all, the built-in default applies (see Builtin).
 	Features map[string]Feature `yaml:"features"`
+}
+
+// Audit holds audit log settings.
+type Audit struct {
+	// TruncateClientIPs records client addresses as their /24 (IPv4) or
+	// /48 (IPv6) network.
+	TruncateClientIPs bool `yaml:"truncate_client_ips"`
+	// PseudonymizePrincipals records principals of data-plane events as an
+	// HMAC pseudonym; admins compute a known principal's pseudonym with
+	// GET /admin/v1/audit/pseudonym.
+	PseudonymizePrincipals bool `yaml:"pseudonymize_principals"`
+	// CheckpointInterval is how often a checkpoint is signed when the log
+	// grew (default 1s).
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
 }
 
 // Proxy holds data-plane settings.
@@ -131,6 +146,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
+	}
+	if c.Audit.CheckpointInterval == 0 {
+		c.Audit.CheckpointInterval = Duration(time.Second)
 	}
 	if c.Proxy.MaxBodyBytes == 0 {
 		c.Proxy.MaxBodyBytes = 10 << 20
@@ -318,6 +336,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Proxy.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("proxy.max_body_bytes: must not be negative"))
+	}
+	if c.Audit.CheckpointInterval < 0 {
+		errs = append(errs, errors.New("audit.checkpoint_interval: must not be negative"))
 	}
 	if c.Proxy.KeyCacheTTL < 0 {
 		errs = append(errs, errors.New("proxy.key_cache_ttl: must not be negative"))

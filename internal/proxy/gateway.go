@@ -56,6 +56,8 @@ type Config struct {
 	MockURL string
 	// Transport, if set, replaces every upstream's connection pool (tests).
 	Transport http.RoundTripper
+	// Privacy says how client addresses and principals are recorded.
+	Privacy audit.Privacy
 	// AuditTimeout bounds the wait for the authz event to be durable
 	// (default 5s); past it the request is refused with 503.
 	AuditTimeout time.Duration
@@ -70,6 +72,7 @@ type Gateway struct {
 	auditor      Auditor
 	limiter      Limiter
 	maxBody      int64
+	privacy      audit.Privacy
 	auditTimeout time.Duration
 	now          func() time.Time
 	table        *table
@@ -79,7 +82,7 @@ type Gateway struct {
 // New builds the Gateway: its route table, policy features and upstreams.
 func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{logger: cfg.Logger, verifier: cfg.Verifier, used: cfg.Used, auditor: cfg.Auditor,
-		limiter: cfg.Limiter, maxBody: cfg.Config.Proxy.MaxBodyBytes, auditTimeout: cfg.AuditTimeout, now: cfg.Now}
+		limiter: cfg.Limiter, maxBody: cfg.Config.Proxy.MaxBodyBytes, privacy: cfg.Privacy, auditTimeout: cfg.AuditTimeout, now: cfg.Now}
 	if g.logger == nil {
 		g.logger = slog.New(slog.DiscardHandler)
 	}
@@ -257,9 +260,9 @@ func (g *Gateway) authzEvent(req *request, decision, reason string, status int, 
 	if sc == "" && !req.decision.Scope.IsZero() {
 		sc = req.decision.Scope.String()
 	}
-	return audit.Authz{RequestID: req.id, KeyID: string(req.keyID), Principal: string(p.ID), Team: p.Team,
+	return audit.Authz{RequestID: req.id, KeyID: string(req.keyID), Principal: g.privacy.Principal(string(p.ID)), Team: p.Team,
 		Feature: req.decision.Feature, Scope: sc, Endpoint: req.endpoint, Resource: req.decision.Resource,
-		ClientIP: req.client.String(), Decision: decision, Reason: reason, Status: status,
+		ClientIP: g.privacy.ClientIP(req.client), Decision: decision, Reason: reason, Status: status,
 	}
 }
 

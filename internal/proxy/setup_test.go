@@ -114,6 +114,8 @@ type envOptions struct {
 	// quiet makes the fake upstream count requests without recording them
 	// (benchmarks).
 	quiet bool
+	// privacy is how events record clients and principals.
+	privacy audit.Privacy
 }
 
 func newTestEnv(tb testing.TB, opts envOptions) *testEnv {
@@ -149,6 +151,7 @@ func newTestEnv(tb testing.TB, opts envOptions) *testEnv {
 		Used:     noMarks{},
 		Auditor:  auditor,
 		Limiter:  opts.limiter,
+		Privacy:  opts.privacy,
 		Now:      e.clock.Now,
 	})
 	if err != nil {

@@ -60,8 +60,7 @@ func recordError(pos int64, format string, args ...any) error {
 // first problem found. It reads every record once, in order:
 //
 //   - each record must be a well-formed version 1 line whose idx is its
-//     position (a deleted, inserted or swapped record fails here, at its
-//     exact position);
+//     position (a deleted, inserted or swapped record fails here);
 //   - the tree is recomputed from the records, and every signed checkpoint
 //     (the checkpoint file and each file in checkpoints/) must verify with
 //     vkey and have the root of the tree at its size;
@@ -70,16 +69,26 @@ func recordError(pos int64, format string, args ...any) error {
 //
 // # Precision of the first bad position
 //
-// A malformed record is named exactly. A record edited into another
-// well-formed one is found through the roots: the smallest checkpoint whose
-// root differs bounds it, and the largest one below that matches bounds it
-// from below. Within that interval the log directory's hashes file, where
-// present, names it exactly: each leaf hash read there is first proved
-// against the failing checkpoint's signed root with tlog.CheckRecord, so a
-// hashes file edited too costs precision, never correctness. Without
-// usable hashes (an export carries none) Position is the start of the
-// interval and Reason names the interval. Checkpoints are usually signed
-// every second, so the interval is at most one second of records.
+// A record whose line is wrong for its position is named exactly: a
+// deleted record at its position ("record 17: idx is 18"), a swap at the
+// first of the pair, a line that is not a v1 event where it is. (A
+// well-formed record inserted with the idx of its position is blamed one
+// place later, on the record it pushed down.)
+//
+// A record edited into another well-formed one is found through the
+// roots. The smallest checkpoint whose root differs bounds it from above,
+// and the largest smaller one, which matched, from below. Within that
+// interval the log directory's hashes file, where present, names it
+// exactly: each leaf hash read there is first proved against the failing
+// checkpoint's signed root with tlog.CheckRecord, so a hashes file that was
+// edited too costs precision, never correctness. Without usable hashes (an
+// export carries none) Position is the start of the interval and Reason
+// names the interval; checkpoints are signed about every second, so that is
+// about a second of records.
+//
+// Records are checked in order and the first failure is returned, so a
+// content edit lying after the last matching checkpoint but before a
+// malformed line is reported as that line.
 func Verify(ctx context.Context, path, vkey string, opts VerifyOptions) (Report, error) {
 	lg, err := openLog(ctx, path)
 	if err != nil {
@@ -95,62 +104,24 @@ func Verify(ctx context.Context, path, vkey string, opts VerifyOptions) (Report,
 	var prev *Checkpoint
 	var want []int64
 	if opts.Prev != nil {
-		p, err := ParseCheckpoint(opts.Prev, vkey)
+		p, err := loadPrev(opts.Prev, vkey, latest.Size)
 		if err != nil {
-			return Report{}, &VerifyError{Position: -1, Reason: "previous checkpoint: " + err.Error()}
-		}
-		if p.Size > latest.Size {
-			return Report{}, &VerifyError{Position: -1, Reason: fmt.Sprintf(
-				"previous checkpoint (size %d) is newer than the latest (size %d): the log was rolled back", p.Size, latest.Size)}
+			return Report{}, err
 		}
 		prev = &p
+		// Keep, while reading, the hashes the consistency proof will need.
 		if want, err = neededHashes(func(r tlog.HashReader) error { _, err := proveTree(latest.Size, p.Size, r); return err }); err != nil {
 			return Report{}, err
 		}
 	}
 
-	// Read the records, checking each checkpoint as the tree reaches its
-	// size, and stop at the first problem.
 	t := newTree(want)
-	next := 0
-	var mismatch *namedCheckpoint
-	checkDue := func() error {
-		for ; next < len(cks) && cks[next].Size == t.n; next++ {
-			root, err := t.root()
-			if err != nil {
-				return err
-			}
-			if root != cks[next].Root {
-				mismatch = &cks[next]
-				return errStop
-			}
-		}
-		return nil
-	}
-	if err := checkDue(); err != nil && !errors.Is(err, errStop) {
+	n, bad, err := checkRecords(ctx, lg, t, cks)
+	if err != nil {
 		return Report{}, err
 	}
-	var n int64
-	if mismatch == nil {
-		n, err = lg.records(ctx, -1, func(pos int64, line []byte) error {
-			if err := checkLine(line, pos); err != nil {
-				return err
-			}
-			if err := t.add(tlog.RecordHash(line)); err != nil {
-				return err
-			}
-			return checkDue()
-		})
-		if err != nil && !errors.Is(err, errStop) {
-			return Report{}, err
-		}
-	}
-	if mismatch != nil {
-		var from int64
-		if i := slices.IndexFunc(cks, func(c namedCheckpoint) bool { return c.Size == mismatch.Size }); i > 0 {
-			from = cks[i-1].Size
-		}
-		return Report{}, locateMismatch(ctx, lg, from, mismatch.Checkpoint)
+	if bad >= 0 {
+		return Report{}, mismatchError(ctx, lg, cks, bad)
 	}
 	if n < latest.Size {
 		return Report{}, &VerifyError{Position: n, Reason: truncatedReason(n, latest.Size)}
@@ -167,6 +138,74 @@ func Verify(ctx context.Context, path, vkey string, opts VerifyOptions) (Report,
 		Uncovered:          n - latest.Size,
 		CheckpointsChecked: len(cks) - 1,
 	}, nil
+}
+
+// checkRecords reads the records into t, checking each line and, as the
+// tree reaches each checkpoint's size, its root. It stops at the first
+// problem: a bad line is returned as a *VerifyError, and a root mismatch
+// as the index in cks of the checkpoint that failed (bad is -1 if none).
+func checkRecords(ctx context.Context, lg *logDir, t *tree, cks []namedCheckpoint) (n int64, bad int, err error) {
+	next := 0
+	checkDue := func() error {
+		for ; next < len(cks) && cks[next].Size == t.n; next++ {
+			root, err := t.root()
+			if err != nil {
+				return err
+			}
+			if root != cks[next].Root {
+				return errStop
+			}
+		}
+		return nil
+	}
+	err = checkDue()
+	if err == nil {
+		n, err = lg.records(ctx, -1, func(pos int64, line []byte) error {
+			if err := checkLine(line, pos); err != nil {
+				return err
+			}
+			if err := t.add(tlog.RecordHash(line)); err != nil {
+				return err
+			}
+			return checkDue()
+		})
+	}
+	if errors.Is(err, errStop) {
+		return t.n, next, nil
+	}
+	return n, -1, err
+}
+
+// mismatchError returns the *VerifyError for checkpoint cks[bad], whose
+// root differs from the records' tree while all smaller checkpoints
+// matched.
+func mismatchError(ctx context.Context, lg *logDir, cks []namedCheckpoint, bad int) error {
+	ck := cks[bad]
+	if ck.Size == 0 {
+		return &VerifyError{Position: -1, Reason: ck.file + ": a checkpoint of size 0 with a root other than the empty tree's"}
+	}
+	// The records below the largest smaller checkpoint are known good.
+	var from int64
+	for _, c := range cks[:bad] {
+		if c.Size < ck.Size {
+			from = c.Size
+		}
+	}
+	return locateMismatch(ctx, lg, from, ck.Checkpoint)
+}
+
+// loadPrev verifies the auditor's previous checkpoint, which cannot be
+// newer than the latest one.
+func loadPrev(signed []byte, vkey string, latestSize int64) (Checkpoint, error) {
+	p, err := ParseCheckpoint(signed, vkey)
+	if err != nil {
+		return Checkpoint{}, &VerifyError{Position: -1, Reason: "previous checkpoint: " + err.Error()}
+	}
+	if p.Size > latestSize {
+		return Checkpoint{}, &VerifyError{Position: -1, Reason: fmt.Sprintf(
+			"previous checkpoint (size %d) is newer than the latest (size %d): the log was rolled back", p.Size, latestSize)}
+	}
+	return p, nil
 }
 
 // errStop ends a walk over the records early; the reason is kept aside.

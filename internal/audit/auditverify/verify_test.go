@@ -176,6 +176,9 @@ func TestVerifyTamper(t *testing.T) {
 		{name: "stored checkpoint renamed", tamper: func(t *testing.T, l *testLog) {
 			l.write("checkpoints/000000000041.note", l.read("checkpoints/000000000040.note"))
 		}, want: VerifyError{-1, "checkpoints/000000000041.note: holds a checkpoint of size 40"}},
+		{name: "empty checkpoint with a root", tamper: func(t *testing.T, l *testLog) {
+			l.write("checkpoints/000000000000.note", l.sign(testOrigin, 0, l.root(1)))
+		}, want: VerifyError{-1, "checkpoints/000000000000.note: a checkpoint of size 0 with a root other than the empty tree's"}},
 		{name: "checkpoint removed", tamper: func(t *testing.T, l *testLog) {
 			removeFile(t, l, latestFile)
 		}, reasonPrefix: true, want: VerifyError{-1, "no signed checkpoint to verify against: "}},
@@ -196,6 +199,24 @@ func TestVerifyTamper(t *testing.T) {
 			checkVerifyError(t, err, tt.want, tt.reasonPrefix)
 		})
 	}
+}
+
+func TestVerifyLongRecord(t *testing.T) {
+	// Longer than the read buffer: read whole, hashed whole.
+	l := newTestLog(t, t.TempDir(), 16)
+	l.appendN(3)
+	l.appendLine([]byte(`{"v":1,"idx":3,"ts":"2026-11-28T10:00:00.003Z","event":"big","pad":"` + strings.Repeat("x", 3<<20) + `"}`))
+	l.appendN(2)
+	l.checkpoint()
+	if _, err := Verify(t.Context(), l.dir, l.vkey, VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	l.rewriteRecords(func(lines [][]byte) [][]byte {
+		lines[3] = replaceIn(t, lines[3], "xxx\"", "xxy\"")
+		return lines
+	})
+	_, err := Verify(t.Context(), l.dir, l.vkey, VerifyOptions{})
+	checkVerifyError(t, err, VerifyError{3, "record 3 does not match the checkpoint (tree root differs at size 6)"}, false)
 }
 
 func TestVerifyUncoveredEditIsNotDetected(t *testing.T) {
