@@ -4,9 +4,8 @@
 // (golang.org/x/mod/sumdb/note) let anyone holding the verifier key prove
 // that no record was edited, deleted, reordered or cut off.
 //
-// [Log] is the log; [Encode] and [Decode] are its line format. [File] is
-// the interim, unhashed log of the key-lifecycle milestone, kept until the
-// wiring switches to Log.
+// [Log] is the log; [Encode] and [Decode] are its line format; [Privacy]
+// says how clients and principals are recorded.
 //
 // # Stability
 //

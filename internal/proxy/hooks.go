@@ -11,7 +11,7 @@ import (
 
 // Auditor records decisions. Authz must make the event durable before it
 // returns nil: the request is forwarded only after that, and refused with
-// 503 if it fails (no record, no call). *audit.File is an Auditor.
+// 503 if it fails (no record, no call). *audit.Log is an Auditor.
 type Auditor interface {
 	Authz(ctx context.Context, e audit.Authz) error
 	Usage(ctx context.Context, e audit.Usage) error
