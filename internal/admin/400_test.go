@@ -194,3 +194,41 @@ func TestExplainBadRequest(t *testing.T) {
 		wantError(t, got, "invalid_request", "", "larger than")
 	})
 }
+
+func TestAuditBadRequest(t *testing.T) {
+	env := newAuditEnv(t, newFakeAudit(3))
+	tests := []struct {
+		name, path, field, msg string
+	}{
+		{"UnknownParam", "/admin/v1/audit/events?team=red", "team", "unknown query parameter"},
+		{"RepeatedParam", "/admin/v1/audit/events?event=authz&event=usage", "event", "more than once"},
+		{"Key", "/admin/v1/audit/events?key=a%20b", "key", "not a key id"},
+		{"Principal", "/admin/v1/audit/events?principal=a%2Fb", "principal", "not a valid principal id"},
+		{"Event", "/admin/v1/audit/events?event=Key.Create", "event", "not an event type"},
+		{"Decision", "/admin/v1/audit/events?decision=maybe", "decision", `"allow" or "deny"`},
+		{"Since", "/admin/v1/audit/events?since=yesterday", "since", "RFC 3339"},
+		{"UntilDateOnly", "/admin/v1/audit/events?until=2030-01-02", "until", "RFC 3339"},
+		{"UntilBeforeSince", "/admin/v1/audit/events?since=2030-01-02T00:00:00Z&until=2030-01-01T00:00:00Z", "until", "later than since"},
+		{"AfterNegative", "/admin/v1/audit/events?after=-1", "after", "record position"},
+		{"AfterText", "/admin/v1/audit/events?after=abc", "after", "record position"},
+		{"LimitZero", "/admin/v1/audit/events?limit=0", "limit", "from 1 to 500"},
+		{"LimitLarge", "/admin/v1/audit/events?limit=501", "limit", "from 1 to 500"},
+		{"Idx", "/admin/v1/audit/events/x1", "idx", "record position"},
+		{"IdxNegative", "/admin/v1/audit/events/-1", "idx", "record position"},
+		{"OldMissing", "/admin/v1/audit/consistency?new=3", "old", "required"},
+		{"NewMissing", "/admin/v1/audit/consistency?old=1", "new", "required"},
+		{"OldText", "/admin/v1/audit/consistency?old=one&new=3", "old", "tree size"},
+		{"NewNegative", "/admin/v1/audit/consistency?old=0&new=-3", "new", "tree size"},
+		{"OldAboveNew", "/admin/v1/audit/consistency?old=3&new=2", "old", "larger than new"},
+		{"CheckpointParam", "/admin/v1/audit/checkpoint?size=3", "size", "unknown query parameter"},
+		{"StreamParam", "/admin/v1/audit/stream?after=3", "after", "unknown query parameter"},
+		{"PseudonymMissing", "/admin/v1/audit/pseudonym", "principal", "required"},
+		{"PseudonymInvalid", "/admin/v1/audit/pseudonym?principal=a%20b", "principal", "not a valid principal id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := errorOf(t, env.do(t, request{method: "GET", path: tt.path, key: env.rootKey}), http.StatusBadRequest)
+			wantError(t, got, "invalid_request", tt.field, tt.msg)
+		})
+	}
+}

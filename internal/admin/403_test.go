@@ -62,3 +62,26 @@ func TestRolesNarrowedByCeiling(t *testing.T) {
 		wantError(t, got, "forbidden", "", "not allowed")
 	}
 }
+
+// The audit log spans every tenant: only the admin role reads it, and
+// other roles are refused before anything else is checked.
+func TestAuditForbidden(t *testing.T) {
+	env := newTenantsWith(t, envConfig{audit: newFakeAudit(3)})
+	paths := []string{
+		"/admin/v1/audit/events",
+		"/admin/v1/audit/events?limit=0", // the role is checked before the query
+		"/admin/v1/audit/events/0",
+		"/admin/v1/audit/checkpoint",
+		"/admin/v1/audit/consistency?old=1&new=2",
+		"/admin/v1/audit/stream",
+		"/admin/v1/audit/pseudonym?principal=alice@example.com",
+	}
+	for _, caller := range []struct{ name, key string }{{"KeysTeam", env.bobAdmin}, {"KeysSelf", env.aliceAdmin}} {
+		for _, path := range paths {
+			t.Run(caller.name+path, func(t *testing.T) {
+				got := errorOf(t, env.do(t, request{method: "GET", path: path, key: caller.key}), http.StatusForbidden)
+				diff(t, "error", got, admin.ErrorDetail{Type: "forbidden", Message: apikey.ErrForbidden.Error()})
+			})
+		}
+	}
+}

@@ -194,3 +194,29 @@ func TestExplainOutOfReach(t *testing.T) {
 		t.Errorf("the Explainer was asked %d times about keys out of reach, want 0", n)
 	}
 }
+
+// What the audit log does not hold (yet): 404 with the reader's message,
+// which names positions and sizes.
+func TestAuditNotFound(t *testing.T) {
+	audit := newFakeAudit(3)
+	env := newAuditEnv(t, audit)
+	tests := []struct{ name, path, msg string }{
+		{"PastTheEnd", "/admin/v1/audit/events/3", "record 3: the log holds 3 records"},
+		{"ConsistencyBeyondCheckpoint", "/admin/v1/audit/consistency?old=1&new=4", "size 4: the latest checkpoint is of size 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := errorOf(t, env.do(t, request{method: "GET", path: tt.path, key: env.rootKey}), http.StatusNotFound)
+			diff(t, "error", got, admin.ErrorDetail{Type: "not_found", Message: tt.msg})
+		})
+	}
+	t.Run("NoCheckpointYet", func(t *testing.T) {
+		env := newAuditEnv(t, &fakeAudit{})
+		got := errorOf(t, env.do(t, request{method: "GET", path: "/admin/v1/audit/checkpoint", key: env.rootKey}), http.StatusNotFound)
+		diff(t, "error", got, admin.ErrorDetail{Type: "not_found", Message: "no checkpoint signed yet"})
+	})
+	t.Run("PseudonymsOff", func(t *testing.T) {
+		resp := env.do(t, request{method: "GET", path: "/admin/v1/audit/pseudonym?principal=alice@example.com", key: env.rootKey})
+		wantError(t, errorOf(t, resp, http.StatusNotFound), "not_found", "", "pseudonyms are off")
+	})
+}

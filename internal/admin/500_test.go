@@ -64,3 +64,25 @@ func TestExplainerFails(t *testing.T) {
 		t.Errorf("the log does not hold the cause:\n%s", env.logs)
 	}
 }
+
+// An AuditReader that fails is a server error: 500 for the client, the
+// cause (which may name files) in the log only.
+func TestAuditReaderFails(t *testing.T) {
+	logs := &syncBuffer{}
+	audit := newFakeAudit(3)
+	audit.err = errors.New("read /var/lib/scopegate/audit/segments/000000000000.jsonl: input/output error")
+	env := newTestEnvWith(t, envConfig{audit: audit, logs: logs})
+	for _, path := range []string{
+		"/admin/v1/audit/events",
+		"/admin/v1/audit/events/0",
+		"/admin/v1/audit/checkpoint",
+		"/admin/v1/audit/consistency?old=1&new=2",
+		"/admin/v1/audit/stream",
+	} {
+		got := errorOf(t, env.do(t, request{method: "GET", path: path, key: env.rootKey}), http.StatusInternalServerError)
+		diff(t, "error", got, admin.ErrorDetail{Type: "internal", Message: "internal error; the server log has the details"})
+	}
+	if !strings.Contains(logs.String(), "input/output error") {
+		t.Errorf("the log does not hold the cause:\n%s", logs)
+	}
+}

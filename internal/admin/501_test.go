@@ -19,3 +19,18 @@ func TestExplainNotImplemented(t *testing.T) {
 	resp = env.do(t, request{method: "POST", path: "/admin/v1/explain", body: body})
 	errorOf(t, resp, http.StatusUnauthorized)
 }
+
+func TestAuditNotImplemented(t *testing.T) {
+	env := newTestEnv(t)
+	for _, path := range []string{
+		"/admin/v1/audit/events",
+		"/admin/v1/audit/events/0",
+		"/admin/v1/audit/checkpoint",
+		"/admin/v1/audit/consistency?old=1&new=2",
+		"/admin/v1/audit/stream",
+		"/admin/v1/audit/pseudonym?principal=alice@example.com",
+	} {
+		resp := env.do(t, request{method: "GET", path: path, key: env.rootKey})
+		wantError(t, errorOf(t, resp, http.StatusNotImplemented), "not_implemented", "", "not implemented")
+	}
+}

@@ -93,10 +93,10 @@ func parsePosition(name, s string) (int64, error) {
 	return n, nil
 }
 
-// isToken reports whether s is 1 to max printable ASCII characters
+// isToken reports whether s is 1 to n printable ASCII characters
 // without spaces, as ids are.
-func isToken(s string, max int) bool {
-	if len(s) == 0 || len(s) > max {
+func isToken(s string, n int) bool {
+	if len(s) == 0 || len(s) > n {
 		return false
 	}
 	for i := range len(s) {

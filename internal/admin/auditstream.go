@@ -99,7 +99,12 @@ func writeEvent(buf *bytes.Buffer, rec json.RawMessage) {
 	if json.Unmarshal(rec, &head) == nil && head.Idx != nil {
 		buf.WriteString("id: " + strconv.FormatInt(*head.Idx, 10) + "\n")
 	}
-	buf.WriteString("data: ")
-	buf.Write(rec)
-	buf.WriteString("\n\n")
+	// Only invalid JSON still holds a line break here; written as
+	// several data lines, it at least keeps the framing.
+	for line := range bytes.FieldsFuncSeq(rec, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		buf.WriteString("data: ")
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
+	buf.WriteByte('\n')
 }

@@ -35,14 +35,16 @@
 //	400 invalid_request  bad JSON, unknown field, bad value (field names it)
 //	401 unauthorized     missing, malformed, unknown or unusable admin key
 //	403 forbidden        the caller's roles do not allow the operation
-//	404 not_found        no such object, or one outside the caller's reach
+//	404 not_found        no such object, or one outside the caller's reach;
+//	                     an audit record, checkpoint or proof not held yet
 //	405 invalid_request  the path exists but not for this method
 //	409 conflict         duplicate id, revoked key, key already rotated,
 //	                     Idempotency-Key reused for another request
 //	413 invalid_request  body larger than 1 MiB
 //	415 invalid_request  body without Content-Type: application/json
 //	500 internal         anything else; details only in the log
-//	501 not_implemented  explain on a server built without an [Explainer]
+//	501 not_implemented  explain on a server built without an [Explainer],
+//	                     the audit routes without an [AuditReader]
 //	503 unavailable      the key store could not be asked (fail closed), or
 //	                     /readyz is not ready
 //
@@ -88,4 +90,15 @@
 // both. The key must be within the caller's reach, as for GET
 // /admin/v1/keys/{id}. Nothing is forwarded and no audit record is written:
 // an explanation reads, it changes nothing.
+//
+// # Audit
+//
+// GET /admin/v1/audit/events (filtered, paginated by position),
+// /audit/events/{idx} (a record and its inclusion proof),
+// /audit/checkpoint, /audit/consistency, /audit/stream (server-sent events)
+// and /audit/pseudonym read the audit log through an [AuditReader], for the
+// admin role only: the log spans every tenant. Records, proofs and
+// checkpoints are passed through exactly as the log holds them, so that a
+// client can verify them offline. A server built without an AuditReader
+// answers 501.
 package admin

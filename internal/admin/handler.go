@@ -26,6 +26,9 @@ type Config struct {
 	// Explainer answers POST /admin/v1/explain; with none, the route
 	// answers 501.
 	Explainer Explainer
+	// Audit answers the /admin/v1/audit/ routes; with none, they answer
+	// 501.
+	Audit AuditReader
 }
 
 // NewHandler returns the admin API and the /healthz and /readyz probes as

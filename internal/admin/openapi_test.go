@@ -82,6 +82,9 @@ func TestOpenAPISchemas(t *testing.T) {
 		"Health":           reflect.TypeFor[Health](),
 		"ExplainRequest":   reflect.TypeFor[ExplainRequest](),
 		"ExplainResult":    reflect.TypeFor[ExplainResult](),
+		"AuditEventList":   reflect.TypeFor[List[json.RawMessage]](),
+		"AuditEvent":       reflect.TypeFor[AuditEvent](),
+		"PseudonymResult":  reflect.TypeFor[PseudonymResult](),
 	}
 	for name, typ := range types {
 		t.Run(name, func(t *testing.T) {
@@ -166,7 +169,7 @@ func TestEveryRouteAuthenticated(t *testing.T) {
 	for _, rt := range routes(Config{Logger: slog.New(slog.DiscardHandler)}) {
 		name := rt.method + " " + rt.path
 		t.Run(name, func(t *testing.T) {
-			path := strings.ReplaceAll(rt.path, "{id}", "alice@example.com")
+			path := strings.NewReplacer("{id}", "alice@example.com", "{idx}", "0").Replace(rt.path)
 			req, err := http.NewRequestWithContext(t.Context(), rt.method, srv.URL+path, strings.NewReader(`{}`))
 			if err != nil {
 				t.Fatal(err)

@@ -44,5 +44,13 @@ func routes(cfg Config) []route {
 		{"POST", "/admin/v1/keys/{id}/rotate", authed(handleKeyRotate(logger, issuer))},
 
 		{"POST", "/admin/v1/explain", authed(handleExplain(logger, issuer, cfg.Explainer))},
+
+		// The audit log spans every tenant: admin role only.
+		{"GET", "/admin/v1/audit/events", authed(handleAuditEvents(logger, cfg.Audit))},
+		{"GET", "/admin/v1/audit/events/{idx}", authed(handleAuditEvent(logger, cfg.Audit))},
+		{"GET", "/admin/v1/audit/checkpoint", authed(handleAuditCheckpoint(logger, cfg.Audit))},
+		{"GET", "/admin/v1/audit/consistency", authed(handleAuditConsistency(logger, cfg.Audit))},
+		{"GET", "/admin/v1/audit/stream", authed(handleAuditStream(logger, cfg.Audit))},
+		{"GET", "/admin/v1/audit/pseudonym", authed(handleAuditPseudonym(logger, cfg.Audit))},
 	}
 }

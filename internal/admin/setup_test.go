@@ -52,6 +52,7 @@ type envConfig struct {
 	logs      io.Writer // where the handler logs; nil discards
 	ready     func(context.Context) error
 	explainer admin.Explainer
+	audit     admin.AuditReader
 	// recorder receives the Issuer's change records; nil records nothing.
 	recorder apikey.Recorder
 }
@@ -81,7 +82,7 @@ func newTestEnvWith(t *testing.T, cfg envConfig) *testEnv {
 		handler = slog.NewJSONHandler(cfg.logs, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
 	srv := httptest.NewServer(admin.NewHandler(admin.Config{Logger: slog.New(handler), Issuer: issuer, Verifier: verifier,
-		Ready: cfg.ready, Explainer: cfg.explainer}))
+		Ready: cfg.ready, Explainer: cfg.explainer, Audit: cfg.audit}))
 	t.Cleanup(srv.Close)
 
 	env := &testEnv{srv: srv, db: db, issuer: issuer, verifier: verifier, clock: clock}
