@@ -181,18 +181,34 @@ func (w *sdkWorld) auditEvents(t *testing.T, event string) []map[string]any {
 }
 
 // auditEvent returns the one event of kind event for requestID.
+//
+// A usage event is written after the client has the whole answer, so it may
+// land a moment after the call returns: the log is read again until the
+// event is there or 10 seconds pass.
 func (w *sdkWorld) auditEvent(t *testing.T, event, requestID string) map[string]any {
 	t.Helper()
-	var found []map[string]any
-	for _, e := range w.auditEvents(t, event) {
-		if e["req"] == requestID {
-			found = append(found, e)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		var found []map[string]any
+		for _, e := range w.auditEvents(t, event) {
+			if e["req"] == requestID {
+				found = append(found, e)
+			}
+		}
+		if len(found) > 1 {
+			t.Fatalf("audit log has %d %s events for request %s, want 1", len(found), event, requestID)
+		}
+		if len(found) == 1 {
+			return found[0]
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("audit log has no %s event for request %s", event, requestID)
 		}
 	}
-	if len(found) != 1 {
-		t.Fatalf("audit log has %d %s events for request %s, want 1", len(found), event, requestID)
-	}
-	return found[0]
 }
 
 // chatParams asks model to answer prompt.
