@@ -308,10 +308,7 @@ func writeOutput(cmd *cobra.Command, out string, b []byte) error {
 		_, err := cmd.OutOrStdout().Write(b)
 		return err
 	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		return err
-	}
-	return nil
+	return os.WriteFile(out, b, 0o644)
 }
 
 // readInput reads the small file name, or stdin for "-".

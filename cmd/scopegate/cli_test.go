@@ -35,8 +35,11 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata",
 		RequireExplicitExec: true,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"serve":      cmdServe,
-			"setenvjson": cmdSetenvJSON,
+			"serve":       cmdServe,
+			"setenvjson":  cmdSetenvJSON,
+			"auditappend": cmdAuditAppend,
+			"flipbyte":    cmdFlipByte,
+			"dropline":    cmdDropLine,
 		},
 		Setup: func(env *testscript.Env) error {
 			// Under -race every exec'd scopegate would otherwise sleep a

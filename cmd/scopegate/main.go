@@ -73,6 +73,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newMockUpstreamCmd(e),
 		newExplainCmd(e),
 		newConfigCmd(e),
+		newAuditCmd(e),
 	)
 	return root
 }

@@ -120,7 +120,7 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	}
 	warnDangling(ctx, logger, s, cfg)
 	dataSrv := newServer(gw, logger)
-	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}}), logger)
+	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: newAuditAPI(s)}), logger)
 
 	g.Go(func() error { return serveUntilDone(gctx, dataSrv, dataLn) })
 	g.Go(func() error { return serveUntilDone(gctx, adminSrv, adminLn) })
