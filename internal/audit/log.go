@@ -158,6 +158,10 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	return l, nil
 }
 
+// lazyFlush bounds how long a record queued without waking the writer
+// (a usage event) waits for a batch to ride with.
+const lazyFlush = 100 * time.Millisecond
+
 // Run commits records and signs checkpoints until ctx is done or Close is
 // called. Records queued when it stops are written first; later Appends
 // return ErrClosed. Call [Log.Close] after it returns. The result is nil,
@@ -178,10 +182,14 @@ func (l *Log) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer close(stopSigner)
 
+	lazy := time.NewTicker(lazyFlush)
+	defer lazy.Stop()
 	for {
 		select {
 		case <-l.wake:
 			l.flush()
+		case <-lazy.C:
+			l.flush() // records queued without a wake-up (usage events)
 		case <-ctx.Done():
 			return l.shutdown()
 		case <-l.stop:
@@ -243,12 +251,28 @@ func (l *Log) closeFiles() error {
 // a write or sync failed, Append fails fast with an error wrapping
 // [ErrFailed]. Before [Log.Run] starts, Append waits for it.
 func (l *Log) Append(ctx context.Context, e Event) (idx uint64, err error) {
-	body, err := encodeBody(e)
+	r, err := l.enqueue(ctx, e, true)
 	if err != nil {
 		return 0, err
 	}
+	select {
+	case <-r.done:
+		return r.idx, r.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("append audit event: %w", ctx.Err())
+	}
+}
+
+// enqueue hands e to the writer without waiting. With wake it wakes the
+// writer; otherwise the record rides with the next batch, or the writer's
+// periodic flush (lazyFlush) writes it.
+func (l *Log) enqueue(ctx context.Context, e Event, wake bool) (*appendReq, error) {
+	body, err := encodeBody(e)
+	if err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("append audit event: %w", err)
+		return nil, fmt.Errorf("append audit event: %w", err)
 	}
 	r := &appendReq{body: body, done: make(chan struct{})}
 	l.mu.Lock()
@@ -262,18 +286,15 @@ func (l *Log) Append(ctx context.Context, e Event) (idx uint64, err error) {
 	}
 	l.mu.Unlock()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	select {
-	case l.wake <- struct{}{}:
-	default: // a wake-up is already pending
+	if wake {
+		select {
+		case l.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
 	}
-	select {
-	case <-r.done:
-		return r.idx, r.err
-	case <-ctx.Done():
-		return 0, fmt.Errorf("append audit event: %w", ctx.Err())
-	}
+	return r, nil
 }
 
 // Record appends an admin change; it implements apikey.Recorder.
@@ -289,10 +310,17 @@ func (l *Log) Authz(ctx context.Context, e Authz) error {
 	return err
 }
 
-// Usage appends a usage event and returns once it is durable. Group commit
-// makes the wait short, and an error then means the event is not recorded.
+// Usage queues a usage event and returns without waiting for the disk: it
+// describes a call that is over, whose answer the client already has, and
+// nothing waits on it. It is written and synced with the next batch, which
+// is usually the next decision's, at the latest after lazyFlush; Close
+// writes what is queued. A crash
+// can lose the usage events of the last batch, never a decision. An error
+// means it could not be queued (the log failed or is closed).
 func (l *Log) Usage(ctx context.Context, e Usage) error {
-	_, err := l.Append(ctx, e)
+	// Not waking the writer keeps a lone request at one sync: its usage
+	// event is written with the next request's authz event.
+	_, err := l.enqueue(ctx, e, false)
 	return err
 }
 
