@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"maps"
@@ -65,8 +66,11 @@ type gateway struct {
 	mu      sync.Mutex
 	bodies  []string
 	secrets []string
-	done    chan error
-	cancel  context.CancelFunc
+	// dataCalls and dataOK count the data-plane requests and those answered
+	// 200: each must have one authz event, each 200 one usage event.
+	dataCalls, dataOK int
+	done              chan error
+	cancel            context.CancelFunc
 }
 
 // backend is a store configuration the end-to-end test runs against.
@@ -196,6 +200,12 @@ func (g *gateway) do(method, url, key string, header http.Header, body any) (int
 	out, _ := io.ReadAll(resp.Body)
 	g.mu.Lock()
 	g.bodies = append(g.bodies, string(out))
+	if strings.HasPrefix(url, "http://"+g.info.DataAddr+"/") {
+		g.dataCalls++
+		if resp.StatusCode == http.StatusOK {
+			g.dataOK++
+		}
+	}
 	g.mu.Unlock()
 	return resp.StatusCode, out
 }
@@ -475,6 +485,19 @@ func testEndToEnd(t *testing.T, be backend) {
 		lines := int64(bytes.Count(auditLog, []byte("\n")))
 		if rep.Records != lines || rep.Uncovered != 0 || rep.CheckpointSize != lines {
 			t.Errorf("verify report %+v, want %d records all covered by the final checkpoint", rep, lines)
+		}
+	})
+	t.Run("AuditRecordsEveryRequest", func(t *testing.T) {
+		authz := bytes.Count(auditLog, []byte(`"event":"authz"`))
+		usage := bytes.Count(auditLog, []byte(`"event":"usage"`))
+		if authz != g.dataCalls || usage != g.dataOK {
+			t.Errorf("audit log has %d authz and %d usage events; the test made %d data-plane requests, %d answered 200",
+				authz, usage, g.dataCalls, g.dataOK)
+		}
+		for i, line := range bytes.Split(bytes.TrimSuffix(auditLog, []byte("\n")), []byte("\n")) {
+			if want := fmt.Sprintf(`{"v":1,"idx":%d,`, i); !bytes.HasPrefix(line, []byte(want)) {
+				t.Fatalf("record %d starts %.40s, want %s", i, line, want)
+			}
 		}
 	})
 	t.Run("AuditRecordsEveryChange", func(t *testing.T) {
