@@ -5,26 +5,37 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/scopegate/scopegate/internal/admin"
 	"github.com/scopegate/scopegate/internal/audit"
 	"github.com/scopegate/scopegate/internal/audit/auditverify"
+	"github.com/scopegate/scopegate/internal/store/auditindex"
 )
 
 // auditAPI serves the admin API's audit routes from the running log: it
 // reads records from the segment files (the log's own durable output) and
 // builds proofs with the same offline code an auditor runs.
 //
-// Queries scan the segments; a query index is the next step for large
-// logs (see docs/audit.md).
+// Queries go through a query index (auditindex) in the log directory,
+// opened on first use and brought up to date from the segments before each
+// query; the index is derived and never used for proofs. The caller must
+// Close the auditAPI once the admin server has stopped.
 type auditAPI struct {
 	log          *audit.Log
 	dir          string
 	pseudonymKey []byte
 	// poll is how often a stream looks for new records.
 	poll time.Duration
+
+	mu    sync.Mutex
+	index *auditindex.Index // nil until the first query
 }
+
+// auditIndexFile is the query index's file in the log directory.
+const auditIndexFile = "index.db"
 
 var _ admin.AuditReader = (*auditAPI)(nil)
 
@@ -32,37 +43,21 @@ func newAuditAPI(s *stack) *auditAPI {
 	return &auditAPI{log: s.audit, dir: s.dir.Join("audit"), pseudonymKey: s.privacy().PseudonymKey, poll: 200 * time.Millisecond}
 }
 
-// fields are the record fields a filter looks at.
+// fields are the record fields the reader looks at.
 type fields struct {
-	Event     string `json:"event"`
-	TS        string `json:"ts"`
-	Idx       int64  `json:"idx"`
-	Key       string `json:"key"`
-	Principal string `json:"principal"`
-	Target    string `json:"target"`
-	Decision  string `json:"decision"`
+	Idx int64 `json:"idx"`
 }
 
-func matches(f admin.AuditFilter, v fields) bool {
-	if f.Event != "" && v.Event != f.Event || f.Decision != "" && v.Decision != f.Decision ||
-		f.Principal != "" && v.Principal != f.Principal || f.Key != "" && v.Key != f.Key && v.Target != f.Key {
-		return false
-	}
-	if !f.Since.IsZero() || !f.Until.IsZero() {
-		ts, err := time.Parse(time.RFC3339Nano, v.TS)
-		if err != nil || ts.Before(f.Since) || (!f.Until.IsZero() && !ts.Before(f.Until)) {
-			return false
-		}
-	}
-	return true
-}
-
-// scan calls fn with every record at or after idx from, in order.
+// scan calls fn with every record at or after idx from, in order. fn may
+// stop the scan with errStopScan, which scan then returns.
 func (a *auditAPI) scan(ctx context.Context, from int64, fn func(line []byte, v fields) error) error {
 	segs, err := listSegments(a.dir)
 	if err != nil {
 		return err
 	}
+	// scanSegment ends on errStopScan without an error; stopped keeps the
+	// following segments from being read.
+	stopped := false
 	for i, seg := range segs {
 		if i+1 < len(segs) && int64(segs[i+1].first) <= from {
 			continue // the whole segment is before from
@@ -78,31 +73,88 @@ func (a *auditAPI) scan(ctx context.Context, from int64, fn func(line []byte, v 
 			if v.Idx < from {
 				return nil
 			}
-			return fn(line, v)
+			err := fn(line, v)
+			stopped = errors.Is(err, errStopScan)
+			return err
 		})
 		if err != nil {
 			return err
+		}
+		if stopped {
+			return errStopScan
 		}
 	}
 	return nil
 }
 
-// Records lists records matching f, from f.After on.
+// openIndex returns the query index, opening it on first use. A failed
+// open is tried again by the next query.
+func (a *auditAPI) openIndex(ctx context.Context) (*auditindex.Index, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.index == nil {
+		ix, err := auditindex.Open(ctx, filepath.Join(a.dir, auditIndexFile))
+		if err != nil {
+			return nil, err
+		}
+		a.index = ix
+	}
+	return a.index, nil
+}
+
+// Close closes the query index, if a query opened it.
+func (a *auditAPI) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.index == nil {
+		return nil
+	}
+	err := a.index.Close()
+	a.index = nil
+	return err
+}
+
+// Records lists records matching f, from f.After on: the index finds their
+// positions, then the lines are read from the segments.
 func (a *auditAPI) Records(ctx context.Context, f admin.AuditFilter) (admin.List[json.RawMessage], error) {
+	ix, err := a.openIndex(ctx)
+	if err != nil {
+		return admin.List[json.RawMessage]{}, err
+	}
+	err = ix.CatchUp(ctx, func(from int64, fn func(line []byte) error) error {
+		return a.scan(ctx, from, func(line []byte, _ fields) error { return fn(line) })
+	})
+	if err != nil {
+		return admin.List[json.RawMessage]{}, err
+	}
+	idxs, next, err := ix.Query(ctx, auditindex.Filter{Key: f.Key, Principal: f.Principal, Event: f.Event,
+		Decision: f.Decision, Since: f.Since, Until: f.Until, After: f.After, Limit: f.Limit})
+	if err != nil {
+		return admin.List[json.RawMessage]{}, err
+	}
 	out := admin.List[json.RawMessage]{Items: []json.RawMessage{}}
-	err := a.scan(ctx, f.After, func(line []byte, v fields) error {
-		if !matches(f, v) {
+	if next >= 0 {
+		out.Next = fmt.Sprint(next)
+	}
+	if len(idxs) == 0 {
+		return out, nil
+	}
+	err = a.scan(ctx, idxs[0], func(line []byte, v fields) error {
+		if v.Idx != idxs[len(out.Items)] {
 			return nil
 		}
-		if len(out.Items) == f.Limit {
-			out.Next = fmt.Sprint(v.Idx)
+		out.Items = append(out.Items, json.RawMessage(append([]byte(nil), line...)))
+		if len(out.Items) == len(idxs) {
 			return errStopScan
 		}
-		out.Items = append(out.Items, json.RawMessage(append([]byte(nil), line...)))
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStopScan) {
 		return admin.List[json.RawMessage]{}, err
+	}
+	if len(out.Items) != len(idxs) {
+		return admin.List[json.RawMessage]{}, fmt.Errorf("the audit index lists record %d, which the log does not hold; delete %s to rebuild it",
+			idxs[len(out.Items)], filepath.Join(a.dir, auditIndexFile))
 	}
 	return out, nil
 }

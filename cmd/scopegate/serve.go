@@ -120,11 +120,15 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	}
 	warnDangling(ctx, logger, s, cfg)
 	dataSrv := newServer(gw, logger)
-	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: newAuditAPI(s)}), logger)
+	auditReader := newAuditAPI(s)
+	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader}), logger)
 
 	g.Go(func() error { return serveUntilDone(gctx, dataSrv, dataLn) })
 	g.Go(func() error { return serveUntilDone(gctx, adminSrv, adminLn) })
 	g.Go(func() error { lastUsed.Run(gctx, lastUsedInterval); return nil })
+	if pub := newPublisher(cfg.Audit.Publish, s.audit, logger); pub != nil {
+		g.Go(func() error { return pub.Run(gctx) })
+	}
 
 	logger.Info("scopegate serving", "data_plane", dataLn.Addr().String(), "admin", adminLn.Addr().String(),
 		"store", cfg.Store.Driver, "data_dir", cfg.DataDir)
@@ -132,6 +136,8 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		e.hooks.started <- serveInfo{DataAddr: dataLn.Addr().String(), AdminAddr: adminLn.Addr().String(), AdminKey: firstKey.Reveal()}
 	}
 	err = g.Wait()
+	// The admin server has stopped: no query uses the audit index any more.
+	err = errors.Join(err, auditReader.Close())
 	logger.Info("scopegate stopped")
 	return err
 }

@@ -16,6 +16,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -66,6 +67,21 @@ type Audit struct {
 	// CheckpointInterval is how often a checkpoint is signed when the log
 	// grew (default 1s).
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// Publish sends copies of the latest checkpoint off the machine.
+	Publish Publish `yaml:"publish"`
+}
+
+// Publish is where the latest signed checkpoint is copied, so that a copy
+// leaves the machine. Either destination may be empty; with both empty
+// nothing is published.
+type Publish struct {
+	// Dir receives the files checkpoint (the latest) and
+	// checkpoint-<size>.note, typically on a mount owned by someone else.
+	Dir string `yaml:"dir"`
+	// URL is POSTed each new checkpoint as text/plain; http or https.
+	URL string `yaml:"url"`
+	// Interval is how often a new checkpoint is looked for (default 10s).
+	Interval Duration `yaml:"interval"`
 }
 
 // Proxy holds data-plane settings.
@@ -149,6 +165,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Audit.CheckpointInterval == 0 {
 		c.Audit.CheckpointInterval = Duration(time.Second)
+	}
+	if c.Audit.Publish.Interval == 0 {
+		c.Audit.Publish.Interval = Duration(10 * time.Second)
 	}
 	if c.Proxy.MaxBodyBytes == 0 {
 		c.Proxy.MaxBodyBytes = 10 << 20
@@ -340,6 +359,7 @@ func (c *Config) Validate() error {
 	if c.Audit.CheckpointInterval < 0 {
 		errs = append(errs, errors.New("audit.checkpoint_interval: must not be negative"))
 	}
+	errs = append(errs, c.Audit.Publish.validate()...)
 	if c.Proxy.KeyCacheTTL < 0 {
 		errs = append(errs, errors.New("proxy.key_cache_ttl: must not be negative"))
 	}
@@ -351,6 +371,20 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
 	}
 	return errors.Join(errs...)
+}
+
+func (p Publish) validate() []error {
+	var errs []error
+	if p.Interval <= 0 {
+		errs = append(errs, errors.New("audit.publish.interval: must be positive"))
+	}
+	if p.URL != "" {
+		u, err := url.Parse(p.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("audit.publish.url: %q is not an http(s) URL", p.URL))
+		}
+	}
+	return errs
 }
 
 // Duration is a time.Duration that reads Go durations ("24h", "20m") and

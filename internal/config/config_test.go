@@ -38,6 +38,20 @@ func TestParse(t *testing.T) {
 				t.Errorf("key_cache_ttl 0s = %v (want 0), rotation_grace unset = %v (want 24h)", c.Proxy.KeyCacheTTL, c.Keys.RotationGrace)
 			}
 		}},
+		{name: "PublishDefaults", in: "", check: func(t *testing.T, c *Config) {
+			if want := (Publish{Interval: Duration(10 * time.Second)}); c.Audit.Publish != want {
+				t.Errorf("audit.publish = %+v, want %+v", c.Audit.Publish, want)
+			}
+		}},
+		{name: "Publish", in: "audit:\n  publish: {dir: /mnt/witness, url: \"https://example.com/checkpoints\", interval: 30s}\n", check: func(t *testing.T, c *Config) {
+			want := Publish{Dir: "/mnt/witness", URL: "https://example.com/checkpoints", Interval: Duration(30 * time.Second)}
+			if c.Audit.Publish != want {
+				t.Errorf("audit.publish = %+v, want %+v", c.Audit.Publish, want)
+			}
+		}},
+		{name: "PublishURLNotHTTP", in: "audit: {publish: {url: \"ftp://example.com/x\"}}\n", wantErr: `audit.publish.url: "ftp://example.com/x" is not an http(s) URL`},
+		{name: "PublishURLNoHost", in: "audit: {publish: {url: \"https:///x\"}}\n", wantErr: "audit.publish.url"},
+		{name: "PublishIntervalNegative", in: "audit: {publish: {interval: -1s}}\n", wantErr: "audit.publish.interval: must be positive"},
 		{name: "UnknownTopLevelField", in: "listen: :1\nlisen: :2\n", wantErr: `line 2: unknown field "lisen" in the top level`},
 		{name: "UnknownNestedField", in: "store:\n  driver: sqlite\n  dns: x\n", wantErr: `line 3: unknown field "dns" in store`},
 		{name: "UnsetVariable", in: "store:\n  driver: postgres\n  dsn: ${NOPE}\n", wantErr: "line 3: environment variable NOPE is not set"},
