@@ -25,6 +25,7 @@ const lastUsedInterval = 10 * time.Second
 func newServeCmd(e *env) *cobra.Command {
 	var f serverFlags
 	var listen, adminListen string
+	var allowTruncated bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the gateway: the data plane and the admin API",
@@ -44,12 +45,15 @@ the first admin principal and prints its admin key once on stderr.`,
 			if adminListen != "" {
 				cfg.AdminListen = adminListen
 			}
+			cfg.Audit.AllowTruncated = allowTruncated
 			return serve(cmd.Context(), e, cfg)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "", "data plane address (default :8080)")
 	cmd.Flags().StringVar(&adminListen, "admin-listen", "", "admin API address (default 127.0.0.1:8081)")
+	cmd.Flags().BoolVar(&allowTruncated, "allow-truncated-audit", false,
+		"start even though the audit log has fewer records than its last signed checkpoint; recorded as an audit.override event")
 	return cmd
 }
 

@@ -112,7 +112,8 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("open %s store: %w", cfg.Store.Driver, err)
 	}
-	auditOpts := audit.LogOptions{Now: s.now, Logger: logger, CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval)}
+	auditOpts := audit.LogOptions{Now: s.now, Logger: logger, CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
+		AllowTruncatedBelowCheckpoint: cfg.Audit.AllowTruncated}
 	if e.hooks != nil && e.hooks.auditFile != nil {
 		auditOpts.SyncFile = e.hooks.auditFile
 	}

@@ -67,6 +67,11 @@ type Audit struct {
 	// CheckpointInterval is how often a checkpoint is signed when the log
 	// grew (default 1s).
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// AllowTruncated opens a log shorter than its last signed checkpoint,
+	// recording an audit.override event. It is never read from the file:
+	// only "serve --allow-truncated-audit", an operator's explicit act per
+	// start, sets it.
+	AllowTruncated bool `yaml:"-"`
 	// Publish sends copies of the latest checkpoint off the machine.
 	Publish Publish `yaml:"publish"`
 }
