@@ -94,6 +94,7 @@ type Log struct {
 	signMu    sync.Mutex // one signing at a time
 	w         writer     // only the writer touches it (Run, or OpenLog and Close when Run is not running)
 	closeOnce sync.Once
+	wrap      func(*os.File) WriteSyncer // how files are opened for writing, kept for reopen
 	closeErr  error
 }
 
@@ -132,6 +133,7 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	if wrap == nil {
 		wrap = func(f *os.File) WriteSyncer { return f }
 	}
+	l.wrap = wrap
 	for _, d := range []string{dir, filepath.Join(dir, "segments"), filepath.Join(dir, "checkpoints")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("open audit log: %w", err)
@@ -184,12 +186,16 @@ func (l *Log) Run(ctx context.Context) error {
 
 	lazy := time.NewTicker(lazyFlush)
 	defer lazy.Stop()
+	retry := time.NewTicker(reopenInterval)
+	defer retry.Stop()
 	for {
 		select {
 		case <-l.wake:
 			l.flush()
 		case <-lazy.C:
 			l.flush() // records queued without a wake-up (usage events)
+		case <-retry.C:
+			l.reopenIfFailed()
 		case <-ctx.Done():
 			return l.shutdown()
 		case <-l.stop:
@@ -376,12 +382,70 @@ func (l *Log) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return l.hashes.ReadHashes(indexes)
 }
 
+// reopenInterval is how often a failed log tries to open its files again.
+const reopenInterval = time.Second
+
+// reopenIfFailed recovers a failed log as OpenLog would after a crash: the
+// files are closed, the torn tail a failed write may have left is cut, the
+// stored hashes are recomputed, and the log must still extend its last
+// signed checkpoint. Only then does it accept records again. Nothing is
+// retried as if the failed write had happened: the callers of the failed
+// batch were refused, and recovery starts from what is on disk. It runs in
+// the writer goroutine (Run), so no batch is in flight.
+func (l *Log) reopenIfFailed() {
+	l.mu.Lock()
+	failed := l.failed
+	l.mu.Unlock()
+	if failed == nil {
+		return
+	}
+	l.signMu.Lock()
+	defer l.signMu.Unlock()
+	if err := l.closeFiles(); err != nil {
+		l.logger.Debug("audit log: closing files of the failed log", "err", err)
+	}
+	if _, err := l.recover(false, l.wrap); err != nil {
+		l.logger.Warn("audit log still failed: cannot reopen", "err", err)
+		l.closeFiles()
+		return
+	}
+	// Opening is not writing: probe both files, so a disk that still
+	// refuses keeps the log failed (and the gateway not ready) instead of
+	// failing the next request.
+	if err := l.probe(); err != nil {
+		l.logger.Warn("audit log still failed: the disk refuses writes", "err", err)
+		l.closeFiles()
+		return
+	}
+	l.mu.Lock()
+	l.failed = nil
+	l.mu.Unlock()
+	l.logger.Warn("audit log reopened after a failure: recording again", "records", l.Size())
+}
+
+// probe makes an empty write and a sync on each file the writer appends to.
+func (l *Log) probe() error {
+	files := []WriteSyncer{l.w.hashes.w}
+	if l.w.segs.f != nil {
+		files = append(files, l.w.segs.f)
+	}
+	for _, f := range files {
+		if _, err := f.Write(nil); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // fail puts the log in the failed state, if it is not already.
 func (l *Log) fail(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.failed == nil {
 		l.failed = fmt.Errorf("%w: %w", ErrFailed, err)
-		l.logger.Error("audit log failed: refusing every record until it is reopened", "err", err)
+		l.logger.Error("audit log failed: refusing every record until it can be reopened", "err", err)
 	}
 }
