@@ -128,7 +128,7 @@ func (a *auditAPI) Records(ctx context.Context, f admin.AuditFilter) (admin.List
 		return admin.List[json.RawMessage]{}, err
 	}
 	idxs, next, err := ix.Query(ctx, auditindex.Filter{Key: f.Key, Principal: f.Principal, Event: f.Event,
-		Decision: f.Decision, Since: f.Since, Until: f.Until, After: f.After, Limit: f.Limit})
+		Decision: f.Decision, Feature: f.Feature, Since: f.Since, Until: f.Until, After: f.After, Limit: f.Limit})
 	if err != nil {
 		return admin.List[json.RawMessage]{}, err
 	}

@@ -157,6 +157,7 @@ func TestAuditEventsFilter(t *testing.T) {
 				Since: time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC), Until: time.Date(2030, 1, 3, 0, 0, 0, 0, time.UTC),
 				After: 2, Limit: 10}},
 		{"Pseudonym", "?principal=p_0123456789abcdef0123456789abcdef", admin.AuditFilter{Principal: "p_0123456789abcdef0123456789abcdef", Limit: 500}},
+		{"Feature", "?feature=chat&decision=allow", admin.AuditFilter{Feature: "chat", Decision: "allow", Limit: 500}},
 		{"FractionalSince", "?since=2030-01-02T00:00:00.5Z", admin.AuditFilter{Since: time.Date(2030, 1, 2, 0, 0, 0, 5e8, time.UTC), Limit: 500}},
 	}
 	for _, tt := range tests {

@@ -65,6 +65,8 @@ type AuditFilter struct {
 	// when pseudonyms are on), Event the event type ("authz", "usage",
 	// "key.create", …) and Decision "allow" or "deny".
 	Key, Principal, Event, Decision string
+	// Feature selects authz records of one feature.
+	Feature string
 	// Since and Until bound the record time: Since ≤ ts < Until.
 	Since, Until time.Time
 	// After is the cursor: the position to list from, as Next of the

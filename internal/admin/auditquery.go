@@ -14,6 +14,7 @@ const (
 	paramKey      = "key"
 	paramEvent    = "event"
 	paramDecision = "decision"
+	paramFeature  = "feature"
 	paramSince    = "since"
 	paramUntil    = "until"
 )
@@ -22,7 +23,7 @@ const (
 // checked here, so the AuditReader receives only well-formed ones and
 // Limit is always 1 to maxAuditPage.
 func parseAuditFilter(r *http.Request) (AuditFilter, error) {
-	values, err := strictQuery(r, paramKey, paramPrincipal, paramEvent, paramDecision,
+	values, err := strictQuery(r, paramKey, paramPrincipal, paramEvent, paramDecision, paramFeature,
 		paramSince, paramUntil, paramAfter, paramLimit)
 	if err != nil {
 		return AuditFilter{}, err
@@ -32,7 +33,11 @@ func parseAuditFilter(r *http.Request) (AuditFilter, error) {
 		Principal: values.Get(paramPrincipal),
 		Event:     values.Get(paramEvent),
 		Decision:  values.Get(paramDecision),
+		Feature:   values.Get(paramFeature),
 		Limit:     maxAuditPage,
+	}
+	if f.Feature != "" && !isToken(f.Feature, 128) {
+		return AuditFilter{}, badRequest(paramFeature, "is not a feature name")
 	}
 	if f.Key != "" && !isToken(f.Key, 128) {
 		return AuditFilter{}, badRequest(paramKey, "is not a key id")
