@@ -69,4 +69,18 @@ func TestServePublishesCheckpoints(t *testing.T) {
 	if !bytes.Equal(copied, kept) {
 		t.Errorf("published directory holds %q, the log signed %q", copied, kept)
 	}
+
+	// At shutdown the final checkpoint, over every record, is published too.
+	g.stop()
+	final, err := os.ReadFile(filepath.Join(g.dataDir, "audit", "checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	published, err := os.ReadFile(filepath.Join(pubDir, "checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(published, final) {
+		t.Errorf("after shutdown the published checkpoint is\n%s\nwant the final one\n%s", published, final)
+	}
 }

@@ -130,7 +130,8 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	g.Go(func() error { return serveUntilDone(gctx, dataSrv, dataLn) })
 	g.Go(func() error { return serveUntilDone(gctx, adminSrv, adminLn) })
 	g.Go(func() error { lastUsed.Run(gctx, lastUsedInterval); return nil })
-	if pub := newPublisher(cfg.Audit.Publish, s.audit, logger); pub != nil {
+	pub := newPublisher(cfg.Audit.Publish, s.audit, logger)
+	if pub != nil {
 		g.Go(func() error { return pub.Run(gctx) })
 	}
 
@@ -142,6 +143,16 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	err = g.Wait()
 	// The admin server has stopped: no query uses the audit index any more.
 	err = errors.Join(err, auditReader.Close())
+	if pub != nil {
+		// Sign over everything recorded and publish it once more, so the
+		// last checkpoint leaves the machine before the process does.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if serr := s.audit.SignNow(sctx); serr != nil {
+			logger.Warn("audit: final checkpoint not signed", "err", serr)
+		}
+		pub.PublishNow(sctx)
+		cancel()
+	}
 	logger.Info("scopegate stopped")
 	return err
 }

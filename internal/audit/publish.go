@@ -74,6 +74,11 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 }
 
+// PublishNow publishes the latest checkpoint once, if a destination has
+// not accepted it yet: at shutdown, after the final checkpoint is signed,
+// so the last one leaves the machine too. Failures are logged.
+func (p *Publisher) PublishNow(ctx context.Context) { p.publish(ctx) }
+
 // publish sends the latest checkpoint to each destination whose last
 // accepted copy differs.
 func (p *Publisher) publish(ctx context.Context) {
