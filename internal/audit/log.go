@@ -379,7 +379,10 @@ func (l *Log) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 			return nil, fmt.Errorf("read audit hash %d: not among the %d of durable records", x, limit)
 		}
 	}
-	return l.hashes.ReadHashes(indexes)
+	l.mu.Lock()
+	hashes := l.hashes // replaced when a failed log reopens
+	l.mu.Unlock()
+	return hashes.ReadHashes(indexes)
 }
 
 // reopenInterval is how often a failed log tries to open its files again.
@@ -401,8 +404,16 @@ func (l *Log) reopenIfFailed() {
 	}
 	l.signMu.Lock()
 	defer l.signMu.Unlock()
+	acknowledged := l.Size()
 	if err := l.closeFiles(); err != nil {
 		l.logger.Debug("audit log: closing files of the failed log", "err", err)
+	}
+	// The failed batch's lines may be on disk, or only in the page cache:
+	// they were never acknowledged, so they are cut before recovery counts
+	// what is there.
+	if err := cutTo(l.dir, l.segSize, acknowledged, l.logger); err != nil {
+		l.logger.Warn("audit log still failed: cannot cut the failed batch", "err", err)
+		return
 	}
 	if _, err := l.recover(false, l.wrap); err != nil {
 		l.logger.Warn("audit log still failed: cannot reopen", "err", err)

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -64,7 +66,9 @@ func (l *Log) recover(allowTruncated bool, wrap func(*os.File) WriteSyncer) (*Ov
 	if err != nil {
 		return nil, err
 	}
+	l.mu.Lock() // ReadHashes reads it from other goroutines once the log runs
 	l.hashes = hashFile{hashes}
+	l.mu.Unlock()
 	if err := l.checkSigned(latest); err != nil {
 		hashes.Close()
 		return nil, err
@@ -80,7 +84,9 @@ func (l *Log) recover(allowTruncated bool, wrap func(*os.File) WriteSyncer) (*Ov
 			return nil, err
 		}
 	}
+	l.mu.Lock()
 	l.durable, l.signed = n, latest
+	l.mu.Unlock()
 	return pendingOverride(l.dir, n, l.keys)
 }
 
@@ -373,4 +379,75 @@ func (l *Log) appendOverride(o Override) error {
 		return r.err
 	}
 	return l.sign()
+}
+
+// cutTo removes every record from position keep on, with the stored hashes
+// past them: what a failed batch may have left on disk. Its lines may have
+// been written, and may even read back from the page cache, but their sync
+// failed, so they were never acknowledged and must not become records.
+func cutTo(dir string, segSize, keep uint64, logger *slog.Logger) error {
+	segDir := filepath.Join(dir, "segments")
+	firsts, err := listSegments(segDir, segSize, logger)
+	if err != nil {
+		return err
+	}
+	for i := len(firsts) - 1; i >= 0; i-- {
+		first := firsts[i]
+		path := filepath.Join(segDir, segmentName(first))
+		if first >= keep && !(first == 0 && keep == 0) {
+			if err := os.Remove(path); err != nil {
+				return fmt.Errorf("cut audit segment: %w", err)
+			}
+			continue
+		}
+		if err := cutSegment(path, keep-first); err != nil {
+			return err
+		}
+		break
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "hashes"), os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cut audit hashes: %w", err)
+	}
+	defer f.Close()
+	want := tlog.StoredHashCount(int64(keep)) * tlog.HashSize
+	if info, err := f.Stat(); err == nil && info.Size() > want {
+		if err := f.Truncate(want); err != nil {
+			return fmt.Errorf("cut audit hashes: %w", err)
+		}
+	}
+	return f.Sync()
+}
+
+// cutSegment keeps the first n lines of the segment at path.
+func cutSegment(path string, n uint64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("cut audit segment: %w", err)
+	}
+	defer f.Close()
+	var kept uint64
+	var at int64
+	if n > 0 {
+		if _, _, err := scanLines(f, func(_ []byte, end int64) error {
+			kept++
+			at = end
+			if kept == n {
+				return errStopScan
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("cut audit segment: %w", err)
+		}
+	}
+	if kept != n {
+		return fmt.Errorf("cut audit segment %s: it holds %d of the %d acknowledged records", path, kept, n)
+	}
+	if err := f.Truncate(at); err != nil {
+		return fmt.Errorf("cut audit segment: %w", err)
+	}
+	return f.Sync()
 }
