@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sync"
 	"time"
@@ -55,6 +56,12 @@ func (a *auditAPI) scan(ctx context.Context, from int64, fn func(line []byte, v 
 	if err != nil {
 		return err
 	}
+	// Only durable records: a line past the log's size may be a batch
+	// still being synced, or one whose sync fails and which is then cut.
+	durable := int64(math.MaxInt64)
+	if a.log != nil {
+		durable = int64(a.log.Size())
+	}
 	// scanSegment ends on errStopScan without an error; stopped keeps the
 	// following segments from being read.
 	stopped := false
@@ -72,6 +79,10 @@ func (a *auditAPI) scan(ctx context.Context, from int64, fn func(line []byte, v 
 			}
 			if v.Idx < from {
 				return nil
+			}
+			if v.Idx >= durable {
+				stopped = true
+				return errStopScan
 			}
 			err := fn(line, v)
 			stopped = errors.Is(err, errStopScan)

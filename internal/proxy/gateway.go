@@ -249,7 +249,11 @@ func (g *Gateway) deny(ctx context.Context, w http.ResponseWriter, req *request,
 	}
 	g.logger.Log(ctx, lvl, "denied", logRequestID, req.id, logKeyID, req.keyID, logReason, e.reason,
 		logStatus, e.status, logPath, req.path, logEndpoint, req.endpoint, logRemote, req.client.String(), logErr, e.err)
-	if err := g.auditor.Authz(ctx, g.authzEvent(req, "deny", e.reason, e.status, e.requiredScope)); err != nil {
+	// A stalled disk must not hold the refusal: the deny event gets the same
+	// deadline as an allow event, and the answer goes out either way.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.auditTimeout)
+	defer cancel()
+	if err := g.auditor.Authz(actx, g.authzEvent(req, "deny", e.reason, e.status, e.requiredScope)); err != nil {
 		g.logger.ErrorContext(ctx, "record deny event", logRequestID, req.id, logErr, err)
 	}
 	writeError(w, req.api, e)

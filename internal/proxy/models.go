@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -16,7 +17,10 @@ func (g *Gateway) listModels(w http.ResponseWriter, r *http.Request, req *reques
 	k, p := &req.verified.Key, &req.verified.Principal
 	ids := policy.Models(k, p, g.table.features)
 	req.endpoint = "models.list"
-	if err := g.auditor.Authz(r.Context(), g.authzEvent(req, "allow", string(policy.ReasonAllowed), 0, "")); err != nil {
+	actx, cancel := context.WithTimeout(r.Context(), g.auditTimeout)
+	err := g.auditor.Authz(actx, g.authzEvent(req, "allow", string(policy.ReasonAllowed), 0, ""))
+	cancel()
+	if err != nil {
 		g.deny(r.Context(), w, req, &gateError{status: http.StatusServiceUnavailable, reason: "audit_unavailable",
 			msg: "the gateway cannot record this request; try again shortly", err: err})
 		return
