@@ -218,6 +218,14 @@ func testAuditFailClosed(t *testing.T, op string) {
 	}
 	wantReady(t, g, "after the fault", http.StatusServiceUnavailable)
 
+	// Admin changes are refused before anything is stored: no record, no
+	// change.
+	code, body := g.do("POST", "http://"+g.info.AdminAddr+"/admin/v1/principals", g.info.AdminKey, nil,
+		map[string]any{"id": "during-fault", "scopes": []string{"chat"}})
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "nothing was changed") {
+		t.Errorf("admin change while the log cannot write = %d %s, want 503", code, body)
+	}
+
 	n, _ := up.received()
 	if n != 1 {
 		t.Errorf("upstream received %d requests, want only the 1 sent before the fault", n)
@@ -230,6 +238,10 @@ func testAuditFailClosed(t *testing.T, op string) {
 	waitReady(t, g)
 	if code, body := g.do("POST", "http://"+g.info.DataAddr+"/v1/chat/completions", key, nil, chatBody); code != http.StatusOK {
 		t.Errorf("chat completion after the disk recovered = %d %s, want 200", code, body)
+	}
+	// The refused change was not made.
+	if code, _ := g.do("GET", "http://"+g.info.AdminAddr+"/admin/v1/principals/during-fault", g.info.AdminKey, nil, nil); code != http.StatusNotFound {
+		t.Errorf("principal created while the log could not write: GET = %d, want 404", code)
 	}
 	n, ids := up.received()
 	if n != 2 {

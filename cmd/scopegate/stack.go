@@ -132,8 +132,8 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 	s.cache = proxy.NewKeyCache(s.store, time.Duration(cfg.Proxy.KeyCacheTTL), s.now)
 	s.issuer = apikey.NewIssuer(apikey.IssuerConfig{
 		Store: s.store, Hasher: s.hasher, Recorder: changeRecorder{cache: s.cache, next: s.audit}, Logger: logger,
-		CheckScopes: cfg.CheckScopes,
-		DefaultTTL:  time.Duration(cfg.Keys.DefaultTTL), MaxTTL: time.Duration(cfg.Keys.MaxTTL),
+		CheckScopes: cfg.CheckScopes, CanRecord: s.audit.Healthy,
+		DefaultTTL: time.Duration(cfg.Keys.DefaultTTL), MaxTTL: time.Duration(cfg.Keys.MaxTTL),
 		DefaultGrace: grace, Now: s.now,
 	})
 	s.verifier = apikey.NewVerifier(s.cache, s.hasher, s.now)

@@ -131,6 +131,8 @@ func classify(err error) (int, ErrorDetail) {
 		return http.StatusNotFound, ErrorDetail{Type: errTypeNotFound, Message: err.Error()}
 	case errors.Is(err, errNotImplemented):
 		return http.StatusNotImplemented, ErrorDetail{Type: errTypeNotImpl, Message: err.Error()}
+	case errors.Is(err, apikey.ErrUnrecorded):
+		return http.StatusServiceUnavailable, ErrorDetail{Type: errTypeUnavailable, Message: apikey.ErrUnrecorded.Error()}
 	case errors.Is(err, apikey.ErrNotFound):
 		// The same answer for "does not exist" and "outside your reach",
 		// so that ids of other tenants do not leak.

@@ -14,6 +14,10 @@ var (
 	// ErrConflict means the record already exists, or changed under the
 	// caller.
 	ErrConflict = errors.New("conflict")
+	// ErrUnrecorded means a change was refused before it was made because
+	// it could not be recorded (the audit log cannot write): no record, no
+	// change.
+	ErrUnrecorded = errors.New("the audit log cannot record changes right now; nothing was changed")
 
 	// ErrBadPrefix, ErrBadEnv, ErrBadLength, ErrBadChars and ErrBadChecksum
 	// are the ways a presented key can be malformed; a *FormatError wraps

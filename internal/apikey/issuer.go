@@ -39,6 +39,10 @@ type IssuerConfig struct {
 	// not become a silently useless key. Errors that are not a
 	// *ValidationError are reported as one on the field "scopes".
 	CheckScopes func(scope.Set) error
+	// CanRecord, when set, is asked before every change; an error refuses
+	// the change with ErrUnrecorded before anything is stored, so no change
+	// is made that the audit log cannot record.
+	CanRecord func() error
 	// Now and Rand default to time.Now and crypto/rand.Reader; tests set them.
 	Now  func() time.Time
 	Rand io.Reader
@@ -90,6 +94,18 @@ func NewIssuer(cfg IssuerConfig) *Issuer {
 // MaxTTL returns the longest lifetime a key may have.
 func (i *Issuer) MaxTTL() time.Duration { return i.cfg.MaxTTL }
 
+// recordable refuses a change the audit log could not record.
+func (i *Issuer) recordable() error {
+	if i.cfg.CanRecord == nil {
+		return nil
+	}
+	if err := i.cfg.CanRecord(); err != nil {
+		i.logger.Warn("admin change refused: the audit log cannot record it", "err", err)
+		return ErrUnrecorded
+	}
+	return nil
+}
+
 // record reports a change. The change is already committed, so a failure
 // cannot undo it; it is logged and returned so that the caller learns the
 // audit trail is broken.
@@ -119,6 +135,9 @@ type PrincipalSpec struct {
 func (i *Issuer) CreatePrincipal(ctx context.Context, a Actor, spec PrincipalSpec) (Principal, error) {
 	if !a.IsAdmin() {
 		return Principal{}, ErrForbidden
+	}
+	if err := i.recordable(); err != nil {
+		return Principal{}, err
 	}
 	if !ValidPrincipalID(spec.ID) {
 		return Principal{}, invalid("id", "must be 1 to 128 printable characters without spaces or any of / ? # %%")
@@ -307,6 +326,9 @@ func (i *Issuer) EnablePrincipal(ctx context.Context, a Actor, id PrincipalID) (
 }
 
 func (i *Issuer) changePrincipal(ctx context.Context, a Actor, id PrincipalID, action string, fn func(*Principal) error) (Principal, error) {
+	if err := i.recordable(); err != nil {
+		return Principal{}, err
+	}
 	var before map[string]string
 	p, err := i.store.UpdatePrincipal(ctx, id, func(p *Principal) error {
 		if !a.Reaches(p) {

@@ -30,6 +30,9 @@ type KeySpec struct {
 // CreateKey creates a key and returns its record and the key itself, which
 // is never available again.
 func (i *Issuer) CreateKey(ctx context.Context, a Actor, spec KeySpec) (Key, Secret, error) {
+	if err := i.recordable(); err != nil {
+		return Key{}, Secret{}, err
+	}
 	p, err := i.Principal(ctx, a, spec.Principal)
 	if errors.Is(err, ErrNotFound) {
 		return Key{}, Secret{}, &ValidationError{Field: "principal", Message: fmt.Sprintf("unknown principal %q", spec.Principal)}
@@ -335,6 +338,9 @@ func (i *Issuer) RevokeKey(ctx context.Context, a Actor, id ID) (Key, error) {
 }
 
 func (i *Issuer) changeKey(ctx context.Context, a Actor, id ID, action string, fn func(*Key, *Principal) error) (Key, error) {
+	if err := i.recordable(); err != nil {
+		return Key{}, err
+	}
 	// A key's principal never changes, so reach is checked before the
 	// transaction and the store is never called from inside it.
 	cur, err := i.store.Key(ctx, id)

@@ -25,6 +25,9 @@ type RotateSpec struct {
 // keeps working for the grace period, then expires; it can be rotated only
 // once. The new key's lifetime is the old key's original lifetime, from now.
 func (i *Issuer) RotateKey(ctx context.Context, a Actor, id ID, spec RotateSpec) (Key, Secret, error) {
+	if err := i.recordable(); err != nil {
+		return Key{}, Secret{}, err
+	}
 	grace := i.cfg.DefaultGrace
 	if spec.Grace != nil {
 		grace = *spec.Grace
