@@ -133,6 +133,11 @@ covers them yet (the summary counts them).`,
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "ok: %s, checkpoint %d (origin %s), %d after the last checkpoint, %s checked\n",
 				plural(int(rep.Records), "record"), rep.CheckpointSize, rep.Origin, rep.Uncovered, plural(rep.CheckpointsChecked, "checkpoint"))
+			if err == nil && prevFile == "" {
+				// Without an older checkpoint, a log cut back to an earlier
+				// signed size, with the newer checkpoints removed, verifies.
+				_, err = fmt.Fprintln(cmd.ErrOrStderr(), "note: no --prev checkpoint given, so a rollback to an earlier signed state is not detected; keep this checkpoint and pass it next time")
+			}
 			return err
 		},
 	}
