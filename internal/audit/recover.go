@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -160,6 +161,18 @@ func recoverSegments(dir string, size uint64, logger *slog.Logger) (segmentsFoun
 	})
 	if err != nil {
 		return segmentsFound{}, err
+	}
+	if tail && invalid != nil {
+		// A crash tears only the last batch, whose lines share one
+		// timestamp, and a batch is written only after the one before it
+		// was synced. Well-formed records of two batches after a bad line
+		// therefore mean the bad line was acknowledged: the segment is
+		// damaged, and cutting would destroy records.
+		if later, err := batchesAfter(f, end); err != nil {
+			return segmentsFound{}, err
+		} else if later {
+			return segmentsFound{}, fmt.Errorf("audit segment %s: %v, but well-formed records follow it: the segment is damaged, not torn by a crash; restore it from a backup (audit verify names the damage)", path, invalid)
+		}
 	}
 	if tail {
 		info, err := f.Stat()
@@ -450,4 +463,31 @@ func cutSegment(path string, n uint64) error {
 		return fmt.Errorf("cut audit segment: %w", err)
 	}
 	return f.Sync()
+}
+
+// batchesAfter reports whether well-formed records of more than one batch
+// (two distinct timestamps) follow the line that starts at offset at.
+func batchesAfter(f *os.File, at int64) (bool, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	var seen []time.Time
+	first := true
+	_, _, err = scanLines(io.NewSectionReader(f, at, info.Size()-at), func(line []byte, _ int64) error {
+		if first { // the bad line itself
+			first = false
+			return nil
+		}
+		if _, ts, err := decodeHeader(line); err == nil {
+			if len(seen) == 0 || !ts.Equal(seen[0]) {
+				seen = append(seen, ts)
+			}
+			if len(seen) > 1 {
+				return errStopScan
+			}
+		}
+		return nil
+	})
+	return len(seen) > 1, err
 }

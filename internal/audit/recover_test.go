@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/mod/sumdb/tlog"
@@ -334,5 +335,28 @@ func TestRecoverOverrideInterrupted(t *testing.T) {
 	}
 	if o, ok := records[4].Event.(Override); !ok || o.SignedSize != 10 || o.Records != 4 {
 		t.Errorf("record 4 = %+v, want the override of a cut from 10 to 4", records[4].Event)
+	}
+}
+
+// TestRecoverRefusesDamageInsideAcknowledged checks that a bad line
+// followed by records of two batches (two timestamps) is not cut as a torn
+// write: the later batch was written only after the bad line's batch was
+// synced, so cutting would destroy acknowledged records.
+func TestRecoverRefusesDamageInsideAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	crashedLog(t, dir, LogOptions{}, 5, 5)
+	line6, err := Encode(6, testTime, testAuthz(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line7, err := Encode(7, testTime.Add(time.Second), testAuthz(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail := append([]byte("damaged record 5\n"), line6...)
+	tail = append(append(append(tail, '\n'), line7...), '\n')
+	appendFile(t, filepath.Join(dir, "segments", segmentName(0)), tail)
+	if _, err := OpenLog(dir, LogOptions{}); err == nil || !strings.Contains(err.Error(), "damaged, not torn") {
+		t.Fatalf("OpenLog = %v, want a refusal naming damage", err)
 	}
 }
