@@ -31,10 +31,18 @@ func extractArchive(ctx context.Context, archive string) (dir, temp string, err 
 		return "", "", fmt.Errorf("open export: %w", err)
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return "", "", fmt.Errorf("open export: %w", err)
+	}
 	gz, err := gzip.NewReader(f)
 	if err != nil {
 		return "", "", fmt.Errorf("read export %s: %w", archive, err)
 	}
+	// Audit records compress perhaps 5 to 20 times; an archive that
+	// expands far beyond that is a decompression bomb aimed at the
+	// auditor's disk, and extraction stops.
+	budget := &byteBudget{left: info.Size()*maxExpansion + 1<<20}
 	temp, err = os.MkdirTemp("", "scopegate-audit-*")
 	if err != nil {
 		return "", "", err
@@ -61,7 +69,7 @@ func extractArchive(ctx context.Context, archive string) (dir, temp string, err 
 		if err != nil {
 			return "", "", fmt.Errorf("read export %s: %w", archive, err)
 		}
-		if err := extractEntry(root, h, tr); err != nil {
+		if err := extractEntry(root, h, budget.reader(tr)); err != nil {
 			return "", "", fmt.Errorf("read export %s: %w", archive, err)
 		}
 	}
@@ -72,6 +80,32 @@ func extractArchive(ctx context.Context, archive string) (dir, temp string, err 
 		}
 	}
 	return dir, temp, nil
+}
+
+// maxExpansion bounds how many times larger than the archive its
+// extracted files may be.
+const maxExpansion = 200
+
+// errTooLarge stops an extraction that exceeds its byte budget.
+var errTooLarge = errors.New("the archive expands to far more than its size: refusing to extract it (a decompression bomb?)")
+
+// byteBudget counts the bytes an extraction may still write.
+type byteBudget struct{ left int64 }
+
+func (b *byteBudget) reader(r io.Reader) io.Reader { return budgetReader{r, b} }
+
+type budgetReader struct {
+	r io.Reader
+	b *byteBudget
+}
+
+func (br budgetReader) Read(p []byte) (int, error) {
+	n, err := br.r.Read(p)
+	br.b.left -= int64(n)
+	if br.b.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
 }
 
 // extractEntry writes one archive entry under root.
