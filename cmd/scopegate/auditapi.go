@@ -49,9 +49,21 @@ type fields struct {
 	Idx int64 `json:"idx"`
 }
 
-// scan calls fn with every record at or after idx from, in order. fn may
-// stop the scan with errStopScan, which scan then returns.
+// scan calls fn with every durable record at or after idx from, in order.
 func (a *auditAPI) scan(ctx context.Context, from int64, fn func(line []byte, v fields) error) error {
+	var pos scanPos
+	return a.scanFrom(ctx, &pos, from, fn)
+}
+
+// scanPos is where a scan stopped: a segment and a byte offset in it, so
+// the next scan (a stream's next poll) reads only what was written since.
+type scanPos struct {
+	seg uint64
+	off int64
+}
+
+// scanFrom is scan starting at pos, which it moves past every line it read.
+func (a *auditAPI) scanFrom(ctx context.Context, pos *scanPos, from int64, fn func(line []byte, v fields) error) error {
 	segs, err := listSegments(a.dir)
 	if err != nil {
 		return err
@@ -66,10 +78,14 @@ func (a *auditAPI) scan(ctx context.Context, from int64, fn func(line []byte, v 
 	// following segments from being read.
 	stopped := false
 	for i, seg := range segs {
-		if i+1 < len(segs) && int64(segs[i+1].first) <= from {
-			continue // the whole segment is before from
+		if seg.first < pos.seg || (i+1 < len(segs) && int64(segs[i+1].first) <= from) {
+			continue // before the position, or wholly before from
 		}
-		_, err := scanSegment(seg.path, 0, func(line []byte, _ int64) error {
+		off := int64(0)
+		if seg.first == pos.seg {
+			off = pos.off
+		}
+		end, err := scanSegment(seg.path, off, func(line []byte, _ int64) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -91,6 +107,7 @@ func (a *auditAPI) scan(ctx context.Context, from int64, fn func(line []byte, v 
 		if err != nil {
 			return err
 		}
+		*pos = scanPos{seg: seg.first, off: end}
 		if stopped {
 			return errStopScan
 		}
@@ -245,6 +262,7 @@ func (a *auditAPI) ConsistencyProof(_ context.Context, oldSize, newSize int64) (
 func (a *auditAPI) Subscribe(ctx context.Context) (<-chan json.RawMessage, error) {
 	ch := make(chan json.RawMessage, 64)
 	next := int64(a.log.Size())
+	var pos scanPos // each poll reads only what was written since the last
 	go func() {
 		defer close(ch)
 		t := time.NewTicker(a.poll)
@@ -255,7 +273,7 @@ func (a *auditAPI) Subscribe(ctx context.Context) (<-chan json.RawMessage, error
 				return
 			case <-t.C:
 			}
-			err := a.scan(ctx, next, func(line []byte, v fields) error {
+			err := a.scanFrom(ctx, &pos, next, func(line []byte, v fields) error {
 				select {
 				case ch <- append(json.RawMessage(nil), line...):
 					next = v.Idx + 1
@@ -264,7 +282,7 @@ func (a *auditAPI) Subscribe(ctx context.Context) (<-chan json.RawMessage, error
 					return ctx.Err()
 				}
 			})
-			if err != nil {
+			if err != nil && !errors.Is(err, errStopScan) {
 				return
 			}
 		}

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"github.com/scopegate/scopegate/internal/audit"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scopegate/scopegate/internal/admin"
 )
@@ -68,5 +72,55 @@ func TestAuditAPIRecordAcrossSegments(t *testing.T) {
 		if want := fmt.Sprintf(`{"v":1,"idx":%d,`, idx); !strings.HasPrefix(string(rec), want) {
 			t.Errorf("Record(%d) = %s, want the record at %d", idx, rec, idx)
 		}
+	}
+}
+
+// TestAuditAPISubscribe checks the SIEM stream over a real log: records
+// appended after the subscription arrive in order, once each, across
+// polls that read only what was written since the last one.
+func TestAuditAPISubscribe(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.OpenLog(dir, audit.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Run(context.Background()) }()
+	t.Cleanup(func() { l.Close(); <-done })
+	appendN := func(from, n int) {
+		for i := range n {
+			if _, err := l.Append(t.Context(), audit.Authz{RequestID: fmt.Sprintf("r%d", from+i), Decision: "allow", Reason: "allowed"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendN(0, 3) // before the subscription: not streamed
+	a := &auditAPI{log: l, dir: dir, poll: 5 * time.Millisecond}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch, err := a.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(3, 4)
+	var got []string
+	timeout := time.After(10 * time.Second)
+	for len(got) < 6 {
+		if len(got) == 2 {
+			appendN(7, 2) // more while streaming
+		}
+		select {
+		case rec := <-ch:
+			var v struct{ Req string }
+			if err := json.Unmarshal(rec, &v); err != nil {
+				t.Fatalf("streamed record is not JSON: %s", rec)
+			}
+			got = append(got, v.Req)
+		case <-timeout:
+			t.Fatalf("streamed %v, want r3..r8", got)
+		}
+	}
+	if want := "r3 r4 r5 r6 r7 r8"; strings.Join(got, " ") != want {
+		t.Errorf("streamed %v, want %s", got, want)
 	}
 }
