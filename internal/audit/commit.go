@@ -44,9 +44,10 @@ func (l *Log) flush() {
 }
 
 // writeBatch gives the batch's records the next indexes and one timestamp,
-// appends their lines to the segment and their hashes to the hashes file
-// (one write and one sync per file, the two files in parallel), and then
-// releases the callers. Any error fails the log.
+// appends their lines to the segment (one write and one sync) and their
+// hashes to the hashes file (one write, synced only before a checkpoint is
+// signed over them), and then releases the callers. Any error fails the
+// log.
 func (l *Log) writeBatch(batch []*appendReq) {
 	w := &l.w
 	// One clock reading per batch, never earlier than the last record's, so

@@ -77,8 +77,11 @@ func (h *hashWriter) add(n int64, data []byte) error {
 	return nil
 }
 
-// flush writes the pending hashes in one write and syncs them. On error the
-// file's length is unknown, so the caller must stop writing.
+// flush writes the pending hashes in one write. It does not sync them:
+// recovery recomputes every hash past the last checkpoint from the records,
+// so they need to be durable only before a checkpoint is signed over them
+// (sync). On error the file's length is unknown, so the caller must stop
+// writing.
 func (h *hashWriter) flush() error {
 	if len(h.pending) == 0 {
 		return nil
@@ -89,9 +92,6 @@ func (h *hashWriter) flush() error {
 	}
 	if _, err := h.w.Write(h.buf); err != nil {
 		return fmt.Errorf("write audit hashes: %w", err)
-	}
-	if err := h.w.Sync(); err != nil {
-		return fmt.Errorf("sync audit hashes: %w", err)
 	}
 	h.count += int64(len(h.pending))
 	h.pending = h.pending[:0]
@@ -104,4 +104,16 @@ func recordsCovered(count int64, max uint64) uint64 {
 	return uint64(sort.Search(int(max)+1, func(n int) bool {
 		return tlog.StoredHashCount(int64(n)) > count
 	})) - 1
+}
+
+// sync makes the hashes written so far durable. It may run while the
+// writer appends: the file's own locking orders the two.
+func (h *hashWriter) sync() error {
+	if h.w == nil {
+		return nil
+	}
+	if err := h.w.Sync(); err != nil {
+		return fmt.Errorf("sync audit hashes: %w", err)
+	}
+	return nil
 }

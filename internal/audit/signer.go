@@ -157,6 +157,12 @@ func (l *Log) sign() error {
 	if size == 0 || size <= signed {
 		return nil
 	}
+	// The writer does not sync stored hashes per batch (recovery rebuilds
+	// them past the last checkpoint); those a checkpoint covers must be
+	// durable before it is signed.
+	if err := l.w.hashes.sync(); err != nil {
+		return fmt.Errorf("sign checkpoint: %w", err)
+	}
 	root, err := tlog.TreeHash(int64(size), l.hashes)
 	if err != nil {
 		return fmt.Errorf("sign checkpoint: %w", err)
