@@ -92,8 +92,11 @@
 //
 // # Durability and recovery
 //
-// [Log.Append] returns only after its record is written and synced with
-// its stored hashes; many callers share each write and sync (group commit).
+// [Log.Append] returns only after its record is written and synced; many
+// callers share each write and sync (group commit). Stored hashes are
+// written with each batch but synced only before a checkpoint is signed
+// over them: recovery recomputes every hash past the last checkpoint from
+// the records, so their loss in a crash costs nothing.
 // If a write or sync fails, the log refuses every later record
 // ([ErrFailed], [Log.Healthy]) until it is opened again.
 //
