@@ -16,7 +16,12 @@ import (
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/config"
 	"github.com/scopegate/scopegate/internal/proxy"
+	"github.com/scopegate/scopegate/internal/ratelimit"
 )
+
+// defaultOutputTokens is the output reserved against token limits for a
+// request that sets no max_tokens.
+const defaultOutputTokens = 4096
 
 // lastUsedInterval is how often key last-use times are written: one batch
 // per interval instead of one write per request.
@@ -118,7 +123,10 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		g.Go(func() error { return serveUntilDone(gctx, mockSrv, mockLn) })
 	}
 	gw, err := proxy.New(proxy.Config{Logger: logger, Config: cfg, Verifier: s.verifier, Used: lastUsed,
-		Auditor: s.audit, Privacy: s.privacy(), MockURL: mockURL, Now: s.now})
+		Auditor: s.audit, Privacy: s.privacy(), MockURL: mockURL, Now: s.now,
+		// Embedded mode keeps limits in memory (the Redis backend comes
+		// with the rest of the limits issue).
+		Limiter: proxy.NewStoreLimiter(ratelimit.NewMemory(s.now), defaultOutputTokens, s.now, logger)})
 	if err != nil {
 		return err
 	}
