@@ -46,7 +46,7 @@ func newAuditAPI(s *stack) *auditAPI {
 
 // fields are the record fields the reader looks at.
 type fields struct {
-	Idx int64 `json:"idx"`
+	Idx int64
 }
 
 // scan calls fn with every durable record at or after idx from, in order.
@@ -89,10 +89,11 @@ func (a *auditAPI) scanFrom(ctx context.Context, pos *scanPos, from int64, fn fu
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			var v fields
-			if err := json.Unmarshal(line, &v); err != nil {
-				return fmt.Errorf("audit record after %d is not JSON: %w", from, err)
+			idx, _, err := audit.DecodeHeader(line)
+			if err != nil {
+				return fmt.Errorf("audit record after %d: %w", from, err)
 			}
+			v := fields{Idx: int64(idx)}
 			if v.Idx < from {
 				return nil
 			}
@@ -100,7 +101,7 @@ func (a *auditAPI) scanFrom(ctx context.Context, pos *scanPos, from int64, fn fu
 				stopped = true
 				return errStopScan
 			}
-			err := fn(line, v)
+			err = fn(line, v)
 			stopped = errors.Is(err, errStopScan)
 			return err
 		})

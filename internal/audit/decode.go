@@ -62,6 +62,14 @@ func Decode(line []byte) (Record, error) {
 	return r, nil
 }
 
+// DecodeHeader returns a record line's position and time after checking
+// its header and shape, without decoding its event: what a reader that
+// only needs to find its place in the log (a stream, a cursor) requires.
+// It does not verify anything; audit verify does.
+func DecodeHeader(line []byte) (idx uint64, ts time.Time, err error) {
+	return decodeHeader(line)
+}
+
 // decodeHeader reads what recovery needs of a line: its idx and ts. It
 // checks the header and the line's shape (a version 1 object of printable
 // UTF-8), not its event: recovery looks for crash damage (zeros, lines cut
