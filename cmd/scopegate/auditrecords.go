@@ -288,6 +288,10 @@ func viewRecord(line []byte) (recordView, error) {
 		add("signed_size", strconv.FormatUint(ev.SignedSize, 10))
 		add("records", strconv.FormatUint(ev.Records, 10))
 		add("superseded", ev.Superseded)
+	case audit.Alert:
+		add("subject", ev.Subject)
+		add("principal", ev.Principal)
+		add("figures", ev.Figures)
 	}
 	return v, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -46,6 +47,8 @@ func Decode(line []byte) (Record, error) {
 		r.Event = decodeUsage(&d)
 	case name == OverrideEvent:
 		r.Event = decodeOverride(&d)
+	case strings.HasPrefix(name, AlertPrefix) && isAlertRule(name[len(AlertPrefix):]):
+		r.Event = decodeAlert(&d, name[len(AlertPrefix):])
 	case isAdminAction(name):
 		r.Event = decodeAdmin(&d, name)
 	default:
@@ -170,6 +173,15 @@ func decodeOverride(d *decoder) Override {
 		SignedRoot: d.strField("signed_root"),
 		Records:    d.uintField("records"),
 		Superseded: d.strField("superseded"),
+	}
+}
+
+func decodeAlert(d *decoder, rule string) Alert {
+	return Alert{
+		Rule:      rule,
+		Subject:   d.strField("subject"),
+		Principal: d.strField("principal"),
+		Figures:   d.strField("figures"),
 	}
 }
 

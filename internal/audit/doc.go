@@ -46,6 +46,7 @@
 //	usage           req, key, status, tokens_in, tokens_out, usage_known, latency_ms, outcome
 //	<admin action>  actor, target, principal, changes
 //	audit.override  reason, signed_size, signed_root, records, superseded
+//	alert.<rule>    subject, principal, figures
 //
 // status, tokens_in, tokens_out, latency_ms, signed_size and records are
 // integers; usage_known is 0 or 1; everything else is a string. An admin
@@ -54,7 +55,9 @@
 // outside "audit.*" and "alert.*". Its changes field is the format's only
 // nested value: an array of {"field":…,"before":…,"after":…}, all strings.
 // audit.override is written when an operator opens a log that is shorter
-// than its last signed checkpoint ([Override]). Events never hold a
+// than its last signed checkpoint ([Override]). An alert's rule is one
+// word of a-z, 0-9 and _ ("alert.budget"); its figures are
+// space-separated name=value pairs ([Alert]). Events never hold a
 // prompt, a completion, a request body or a secret.
 //
 // # Files

@@ -96,6 +96,10 @@ func eventValue(e Event) (Event, error) {
 		if nilPtr = v == nil; !nilPtr {
 			return *v, nil
 		}
+	case *Alert:
+		if nilPtr = v == nil; !nilPtr {
+			return *v, nil
+		}
 	}
 	if nilPtr {
 		return nil, errors.New("audit event is nil")
@@ -106,6 +110,12 @@ func eventValue(e Event) (Event, error) {
 // checkEventName refuses a name that would decode as another type: each
 // event type owns its names, and the decoder picks fields by name.
 func checkEventName(e Event, name string) error {
+	if a, isAlert := e.(Alert); isAlert {
+		if !isAlertRule(a.Rule) {
+			return fmt.Errorf("audit: alert rule %q is not one lowercase word", a.Rule)
+		}
+		return nil
+	}
 	if _, isAdmin := e.(Admin); !isAdmin {
 		return nil // fixed by the type
 	}
@@ -145,6 +155,20 @@ func isAdminAction(name string) bool {
 		}
 	}
 	return dots > 0 && !wordStart
+}
+
+// isAlertRule reports whether rule is an alert's rule: one word of a-z,
+// 0-9 and _, starting with a letter, at most 32 bytes.
+func isAlertRule(rule string) bool {
+	if rule == "" || len(rule) > 32 || rule[0] < 'a' || rule[0] > 'z' {
+		return false
+	}
+	for i := range len(rule) {
+		if c := rule[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkTime refuses times whose year does not have four digits: the line's

@@ -43,6 +43,10 @@ func TestEncode(t *testing.T) {
 			`{"v":1,"idx":11,"ts":"2026-11-28T10:00:00.123Z","event":"authz","req":"a` + "\uFFFD" + `b","key":"","principal":"","team":"","feature":"","scope":"","endpoint":"","resource":"","client_ip":"","decision":"","reason":"","status":0}`},
 		{"Override", 12, Override{Reason: ReasonTruncated, SignedSize: 20, SignedRoot: "abc=", Records: 12, Superseded: "checkpoints/superseded-000000000012-1"},
 			`{"v":1,"idx":12,"ts":"2026-11-28T10:00:00.123Z","event":"audit.override","reason":"truncated_below_checkpoint","signed_size":20,"signed_root":"abc=","records":12,"superseded":"checkpoints/superseded-000000000012-1"}`},
+		{"Alert", 13, Alert{Rule: "budget", Subject: "key:K1", Principal: "alice", Figures: "kind=tokens_per_day threshold_pct=80 used=8000 max=10000"},
+			`{"v":1,"idx":13,"ts":"2026-11-28T10:00:00.123Z","event":"alert.budget","subject":"key:K1","principal":"alice","figures":"kind=tokens_per_day threshold_pct=80 used=8000 max=10000"}`},
+		{"AlertPointer", 14, &Alert{Rule: "new_network"},
+			`{"v":1,"idx":14,"ts":"2026-11-28T10:00:00.123Z","event":"alert.new_network","subject":"","principal":"","figures":""}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +81,11 @@ func TestEncodeErrors(t *testing.T) {
 		{"AdminAuditNamespace", testTime, Admin{Action: "audit.override"}},
 		{"AdminAlertNamespace", testTime, Admin{Action: "alert.spike"}},
 		{"AdminUppercase", testTime, Admin{Action: "Key.create"}},
+		{"AlertNoRule", testTime, Alert{}},
+		{"AlertDottedRule", testTime, Alert{Rule: "budget.day"}},
+		{"AlertUppercase", testTime, Alert{Rule: "Budget"}},
+		{"AlertLeadingDigit", testTime, Alert{Rule: "1x"}},
+		{"AlertNilPointer", testTime, (*Alert)(nil)},
 		{"AdminEmptyWord", testTime, Admin{Action: "key..create"}},
 		{"AdminTrailingDot", testTime, Admin{Action: "key."}},
 		{"AdminLeadingDigit", testTime, Admin{Action: "key.1x"}},
@@ -127,7 +136,10 @@ func TestDecodeRejects(t *testing.T) {
 		{"UnknownField", replace(valid, `"outcome":"ok"`, `"outcome":"ok","prompt":"hi"`)},
 		{"MissingField", replace(valid, `,"outcome":"ok"`, ``)},
 		{"UnknownEvent", replace(valid, `"event":"usage"`, `"event":"bogus"`)},
-		{"AlertEvent", replace(valid, `"event":"usage"`, `"event":"alert.spike"`)},
+		{"AlertWithUsageFields", replace(valid, `"event":"usage"`, `"event":"alert.spike"`)},
+		{"AlertEmptyRule", `{"v":1,"idx":3,"ts":"2026-11-28T10:00:00.123Z","event":"alert.","subject":"","principal":"","figures":""}`},
+		{"AlertDottedRule", `{"v":1,"idx":3,"ts":"2026-11-28T10:00:00.123Z","event":"alert.a.b","subject":"","principal":"","figures":""}`},
+		{"AlertExtraField", `{"v":1,"idx":3,"ts":"2026-11-28T10:00:00.123Z","event":"alert.budget","subject":"","principal":"","figures":"","x":""}`},
 		{"TimeNoMillis", replace(valid, `10:00:00.123Z`, `10:00:00Z`)},
 		{"TimeOffset", replace(valid, `10:00:00.123Z`, `10:00:00.123+00:00`)},
 		{"TimeMicros", replace(valid, `10:00:00.123Z`, `10:00:00.123456Z`)},
@@ -169,6 +181,7 @@ func FuzzDecode(f *testing.F) {
 		Usage{RequestID: "r", Status: 200, InputTokens: 5, UsageKnown: true, Latency: time.Second, Outcome: "ok"},
 		Admin{Action: "key.create", Actor: "a", Fields: []apikey.FieldChange{{Name: "n", Before: "\x00\"", After: "é"}}},
 		Override{Reason: ReasonTruncated, SignedSize: 9, Records: 3},
+		Alert{Rule: "budget", Subject: "key:K", Figures: "used=1"},
 	} {
 		line, err := Encode(uint64(i), testTime, e)
 		if err != nil {
@@ -204,6 +217,7 @@ func FuzzDecode(f *testing.F) {
 			Admin{Action: "key.update", Actor: s, Target: s, Principal: apikey.PrincipalID(s),
 				Fields: []apikey.FieldChange{{Name: s, Before: s, After: s}, {}}},
 			Override{Reason: s, SignedSize: uint64(n), SignedRoot: s, Records: uint64(n) / 2, Superseded: s},
+			Alert{Rule: "budget", Subject: s, Principal: s, Figures: s},
 		}
 		valid := string([]rune(s)) // each invalid byte becomes U+FFFD, as in Encode
 		wantEvents := []Event{
@@ -214,6 +228,7 @@ func FuzzDecode(f *testing.F) {
 			Admin{Action: "key.update", Actor: valid, Target: valid, Principal: apikey.PrincipalID(valid),
 				Fields: []apikey.FieldChange{{Name: valid, Before: valid, After: valid}, {}}},
 			Override{Reason: valid, SignedSize: uint64(n), SignedRoot: valid, Records: uint64(n) / 2, Superseded: valid},
+			Alert{Rule: "budget", Subject: valid, Principal: valid, Figures: valid},
 		}
 		for i, e := range events {
 			line, err := Encode(uint64(n), ts, e)

@@ -7,7 +7,7 @@ import (
 )
 
 // Event is the content of one audit record: an [Authz], a [Usage], an
-// [Admin] change or an [Override]. The set is closed (the method that
+// [Admin] change, an [Alert] or an [Override]. The set is closed (the method that
 // writes an event's fields is unexported) so that the encoder writes only
 // the fields the format names, in its order.
 type Event interface {
@@ -157,4 +157,34 @@ func (o Override) appendFields(e *encoder) {
 	e.str("signed_root", o.SignedRoot)
 	e.uint("records", o.Records)
 	e.str("superseded", o.Superseded)
+}
+
+// AlertPrefix starts the event name of every [Alert].
+const AlertPrefix = "alert."
+
+// Alert records that something needs an operator's attention: a budget
+// threshold crossed, a detector firing. Its event name is "alert." + Rule.
+// An alert changes nothing by itself; an action it triggers (a key
+// suspended) is an [Admin] event of its own.
+type Alert struct {
+	// Rule names what raised the alert: "budget", …; one lowercase word
+	// of a-z, 0-9 and _, starting with a letter.
+	Rule string
+	// Subject is what the alert is about: "key:<id>" or "principal:<id>".
+	Subject string
+	// Principal is the subject's principal, so an owner can be told.
+	Principal string
+	// Figures are what tripped the alert, as space-separated name=value
+	// pairs ("kind=tokens_per_day threshold_pct=80 used=8000 max=10000"),
+	// readable by people and by tools.
+	Figures string
+}
+
+// EventName returns "alert." + Rule.
+func (a Alert) EventName() string { return AlertPrefix + a.Rule }
+
+func (a Alert) appendFields(e *encoder) {
+	e.str("subject", a.Subject)
+	e.str("principal", a.Principal)
+	e.str("figures", a.Figures)
 }
