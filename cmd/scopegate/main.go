@@ -74,6 +74,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newExplainCmd(e),
 		newConfigCmd(e),
 		newAuditCmd(e),
+		newUsageCmd(e),
 	)
 	return root
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,21 +87,59 @@ func (l *limitFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&l.Concurrent, "concurrent", 0, "concurrent requests (0: no limit)")
 	fs.Int64Var(&l.TokensPerDay, "tokens-per-day", 0, "tokens per day (0: no limit)")
 	fs.Int64Var(&l.TokensPerMonth, "tokens-per-month", 0, "tokens per month (0: no limit)")
+	fs.Var(usdValue{&l.CostPerDay}, "cost-per-day", "cost per UTC day in US dollars, e.g. 12.50 (0: no limit)")
+	fs.Var(usdValue{&l.CostPerMonth}, "cost-per-month", "cost per UTC month in US dollars, e.g. 250 (0: no limit)")
 }
 
 // limitField is one limit: its flag name, its JSON name and its value.
 type limitField struct {
 	flag, json string
 	v          *int64
+	// cost marks a limit in micro-US-dollars (apikey.Micros, held in v as
+	// its int64): its flag takes dollars, and it prints as dollars.
+	cost bool
 }
+
+// text returns the limit's value as people read it.
+func (f limitField) text() string {
+	if f.cost {
+		return apikey.Micros(*f.v).String()
+	}
+	return strconv.FormatInt(*f.v, 10)
+}
+
+// usdValue is a pflag.Value for an amount of US dollars such as "12.50",
+// kept exactly, in micros.
+type usdValue struct{ m *apikey.Micros }
+
+func (u usdValue) String() string {
+	if u.m == nil {
+		return "0"
+	}
+	return u.m.Decimal()
+}
+
+func (u usdValue) Set(s string) error {
+	m, err := apikey.ParseUSD(s)
+	if err != nil {
+		return err
+	}
+	*u.m = m
+	return nil
+}
+
+func (u usdValue) Type() string { return "usd" }
 
 func (l *limitFlags) fields() []limitField {
 	return []limitField{
-		{"rpm", "requests_per_minute", &l.RequestsPerMinute},
-		{"tpm", "tokens_per_minute", &l.TokensPerMinute},
-		{"concurrent", "concurrent", &l.Concurrent},
-		{"tokens-per-day", "tokens_per_day", &l.TokensPerDay},
-		{"tokens-per-month", "tokens_per_month", &l.TokensPerMonth},
+		{"rpm", "requests_per_minute", &l.RequestsPerMinute, false},
+		{"tpm", "tokens_per_minute", &l.TokensPerMinute, false},
+		{"concurrent", "concurrent", &l.Concurrent, false},
+		{"tokens-per-day", "tokens_per_day", &l.TokensPerDay, false},
+		{"tokens-per-month", "tokens_per_month", &l.TokensPerMonth, false},
+		// A Micros is an int64, so a pointer to one converts.
+		{"cost-per-day", "cost_per_day", (*int64)(&l.CostPerDay), true},
+		{"cost-per-month", "cost_per_month", (*int64)(&l.CostPerMonth), true},
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -120,7 +119,7 @@ func formatLimits(l apikey.Limits) string {
 	var parts []string
 	for _, f := range (&limitFlags{Limits: l}).fields() {
 		if *f.v != 0 {
-			parts = append(parts, f.json+"="+strconv.FormatInt(*f.v, 10))
+			parts = append(parts, f.json+"="+f.text())
 		}
 	}
 	if len(parts) == 0 {

@@ -16,12 +16,8 @@ import (
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/config"
 	"github.com/scopegate/scopegate/internal/proxy"
-	"github.com/scopegate/scopegate/internal/ratelimit"
+	"github.com/scopegate/scopegate/internal/usage"
 )
-
-// defaultOutputTokens is the output reserved against token limits for a
-// request that sets no max_tokens.
-const defaultOutputTokens = 4096
 
 // lastUsedInterval is how often key last-use times are written: one batch
 // per interval instead of one write per request.
@@ -98,6 +94,18 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	defer adminLn.Close()
 
 	lastUsed := apikey.NewLastUsed(s.store, logger)
+	lim := openLimits(cfg, s, logger)
+	defer lim.close()
+	defer lim.Wait() // budget alerts being recorded, before the audit log closes
+	usageRec := usage.NewRecorder(s.usage, logger, usage.RecorderOptions{Now: s.now})
+	defer func() {
+		// Count the calls of the last second in the reports.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := usageRec.Close(cctx); err != nil {
+			logger.Error("usage: last counts not stored", "err", err)
+		}
+		cancel()
+	}()
 	// ready's error is shown on the unauthenticated /readyz, so it names the
 	// failing part only; the driver's error, which may name hosts, is logged.
 	ready := func(ctx context.Context) error {
@@ -108,6 +116,12 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		if err := s.audit.Healthy(); err != nil {
 			logger.WarnContext(ctx, "readiness: audit log cannot write", "err", err)
 			return errors.New("audit log cannot write")
+		}
+		if lim.ready != nil {
+			if err := lim.ready(ctx); err != nil {
+				logger.WarnContext(ctx, "readiness: limiter unreachable", "err", err)
+				return errLimiterDown
+			}
 		}
 		return nil
 	}
@@ -124,20 +138,19 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	}
 	gw, err := proxy.New(proxy.Config{Logger: logger, Config: cfg, Verifier: s.verifier, Used: lastUsed,
 		Auditor: s.audit, Privacy: s.privacy(), MockURL: mockURL, Now: s.now,
-		// Embedded mode keeps limits in memory (the Redis backend comes
-		// with the rest of the limits issue).
-		Limiter: proxy.NewStoreLimiter(ratelimit.NewMemory(s.now), defaultOutputTokens, s.now, logger)})
+		Limiter: lim.StoreLimiter, Usage: usageRec})
 	if err != nil {
 		return err
 	}
 	warnDangling(ctx, logger, s, cfg)
 	dataSrv := newServer(gw, logger)
 	auditReader := newAuditAPI(s)
-	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader}), logger)
+	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader, Usage: s.usage, Now: s.now}), logger)
 
 	g.Go(func() error { return serveUntilDone(gctx, dataSrv, dataLn) })
 	g.Go(func() error { return serveUntilDone(gctx, adminSrv, adminLn) })
 	g.Go(func() error { lastUsed.Run(gctx, lastUsedInterval); return nil })
+	g.Go(func() error { usageRec.Run(gctx); return nil })
 	pub := newPublisher(cfg.Audit.Publish, s.audit, logger)
 	if pub != nil {
 		g.Go(func() error { return pub.Run(gctx) })

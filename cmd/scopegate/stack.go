@@ -17,6 +17,7 @@ import (
 	"github.com/scopegate/scopegate/internal/proxy"
 	"github.com/scopegate/scopegate/internal/store/postgres"
 	"github.com/scopegate/scopegate/internal/store/sqlite"
+	"github.com/scopegate/scopegate/internal/usage"
 )
 
 // serverFlags are the flags serve and init share; set ones override the
@@ -56,7 +57,9 @@ type stack struct {
 	now    func() time.Time
 	dir    *datadir.Dir
 	store  store
-	audit  *audit.Log
+	// usage holds the usage reports, in the same database as store.
+	usage usage.Store
+	audit *audit.Log
 	// auditDone receives the audit log's Run result when it stops.
 	auditDone chan error
 	cache     *proxy.KeyCache
@@ -103,9 +106,15 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 	}
 	switch cfg.Store.Driver {
 	case "sqlite":
-		s.store, err = sqlite.Open(ctx, s.dir.Join("scopegate.db"))
+		var db *sqlite.DB
+		if db, err = sqlite.Open(ctx, s.dir.Join("scopegate.db")); err == nil {
+			s.store, s.usage = db, sqlite.NewUsageStore(db)
+		}
 	case "postgres":
-		s.store, err = postgres.Open(ctx, cfg.Store.DSN)
+		var db *postgres.DB
+		if db, err = postgres.Open(ctx, cfg.Store.DSN); err == nil {
+			s.store, s.usage = db, postgres.NewUsageStore(db)
+		}
 	default:
 		err = fmt.Errorf("unknown store driver %q", cfg.Store.Driver)
 	}

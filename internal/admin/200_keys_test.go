@@ -71,6 +71,14 @@ func TestCreateKey(t *testing.T) {
 				Limits: apikey.Limits{Concurrent: 4, TokensPerMonth: 1000000}},
 		},
 		{
+			name:   "CostLimits",
+			body:   `{"principal":"alice@example.com","scopes":["chatbot"],"limits":{"cost_per_day":12.5,"cost_per_month":0.000001}}`,
+			prefix: "sgk_live_",
+			want: admin.Key{Kind: "data", Scopes: []string{"chatbot"}, Env: "live",
+				ExpiresAt: t0.Add(apikey.DefaultTTL), CIDRs: []string{},
+				Limits: apikey.Limits{CostPerDay: 12_500_000, CostPerMonth: 1}},
+		},
+		{
 			name:   "Defaults",
 			body:   `{"principal":"alice@example.com","scopes":["chatbot"]}`,
 			prefix: "sgk_live_",
@@ -213,6 +221,9 @@ func TestUpdateKey(t *testing.T) {
 		{"NarrowScopes", `{"scopes":["chatbot:gpt-4o"]}`, func(k *admin.Key) { k.Scopes = []string{"chatbot:gpt-4o"} }},
 		{"CIDRs", `{"cidrs":["2001:db8::/32"]}`, func(k *admin.Key) { k.CIDRs = []string{"2001:db8::/32"} }},
 		{"Limits", `{"limits":{"tokens_per_minute":500}}`, func(k *admin.Key) { k.Limits = apikey.Limits{TokensPerMinute: 500} }},
+		{"CostLimits", `{"limits":{"cost_per_day":0.25,"cost_per_month":1e2}}`, func(k *admin.Key) {
+			k.Limits = apikey.Limits{CostPerDay: 250_000, CostPerMonth: 100_000_000}
+		}},
 		{"ExpiresAt", `{"expires_at":"2030-01-10T00:00:00Z"}`, func(k *admin.Key) { k.ExpiresAt = time.Date(2030, 1, 10, 0, 0, 0, 0, time.UTC) }},
 	}
 	for _, tt := range tests {
@@ -334,5 +345,20 @@ func TestRotateGrace(t *testing.T) {
 				t.Errorf("new key: %v, want nil", err)
 			}
 		})
+	}
+}
+
+// Cost limits are US dollars on the wire, as exact decimals: what a client
+// sends is what it reads back, to the micro-dollar.
+func TestCostLimitsWire(t *testing.T) {
+	env := newAliceEnv(t)
+	resp := env.do(t, request{method: "POST", path: "/admin/v1/keys", key: env.rootKey,
+		body: `{"principal":"alice@example.com","scopes":["chatbot"],"limits":{"tokens_per_day":5,"cost_per_day":12.50,"cost_per_month":0.000001}}`})
+	if resp.status != 201 {
+		t.Fatalf("POST = %d %s, want 201", resp.status, resp.body)
+	}
+	want := `"limits":{"tokens_per_day":5,"cost_per_day":12.5,"cost_per_month":0.000001}`
+	if !strings.Contains(string(resp.body), want) {
+		t.Errorf("created key = %s, want it to contain %s", resp.body, want)
 	}
 }

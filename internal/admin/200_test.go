@@ -127,6 +127,9 @@ func TestUpdatePrincipal(t *testing.T) {
 		{"Ceiling", `{"scopes":["chatbot:gpt-4o"]}`, func(p *admin.Principal) { p.Scopes = []string{"chatbot:gpt-4o"} }},
 		{"KindAudience", `{"kind":"service","audience":"external"}`, func(p *admin.Principal) { p.Kind, p.Audience = "service", "external" }},
 		{"Limits", `{"limits":{"tokens_per_day":1000}}`, func(p *admin.Principal) { p.Limits = apikey.Limits{TokensPerDay: 1000} }},
+		{"CostLimits", `{"limits":{"cost_per_day":3,"cost_per_month":90.125}}`, func(p *admin.Principal) {
+			p.Limits = apikey.Limits{CostPerDay: 3_000_000, CostPerMonth: 90_125_000}
+		}},
 		{"Nothing", `{}`, func(*admin.Principal) {}},
 	}
 	for _, tt := range tests {

@@ -1,11 +1,13 @@
 package admin_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/usage"
 )
 
 // Requests refused as malformed or invalid: 400 naming the field, and the
@@ -57,6 +59,10 @@ func TestBadRequest(t *testing.T) {
 		{"WrongType", createKey(`{"principal":"alice@example.com","scopes":"chatbot"}`), "scopes", "must be an array, not string"},
 		{"WrongTypeNested", createKey(`{"principal":"alice@example.com","limits":{"concurrent":"4"}}`), "limits.concurrent", "must be an integer"},
 		{"NotAnInteger", createKey(`{"principal":"alice@example.com","limits":{"concurrent":1.5}}`), "limits.concurrent", "must be an integer"},
+		{"CostAsString", createKey(`{"principal":"alice@example.com","scopes":["chatbot"],"limits":{"cost_per_day":"12.5"}}`), "limits.cost_per_day", "limits.cost_per_day: must be a number of US dollars"},
+		{"CostTooFine", createKey(`{"principal":"alice@example.com","scopes":["chatbot"],"limits":{"cost_per_day":0.0000001}}`), "limits.cost_per_day", "more than 6 decimal places"},
+		{"CostNegative", request{method: "PATCH", path: "/admin/v1/principals/alice@example.com", body: `{"limits":{"cost_per_month":-5}}`}, "limits.cost_per_month", "must not be negative"},
+		{"CostTooLarge", request{method: "PATCH", path: keyPath, body: `{"limits":{"cost_per_month":1e20}}`}, "limits.cost_per_month", "too large"},
 		{"BadTime", createKey(`{"principal":"alice@example.com","scopes":["chatbot"],"expires_at":"tomorrow"}`), "expires_at", "RFC 3339"},
 		{"TimeNotString", request{method: "PATCH", path: keyPath, body: `{"expires_at":1893456000}`}, "expires_at", "RFC 3339"},
 		{"BadKind", createKey(`{"principal":"alice@example.com","kind":"root","scopes":["chatbot"]}`), "kind", `"data" or "admin"`},
@@ -231,4 +237,40 @@ func TestAuditBadRequest(t *testing.T) {
 			wantError(t, got, "invalid_request", tt.field, tt.msg)
 		})
 	}
+}
+
+// fakeUsage answers every report with err.
+type fakeUsage struct{ err error }
+
+func (f fakeUsage) Query(context.Context, usage.Query) ([]usage.Row, error) { return nil, f.err }
+
+func TestUsageBadRequest(t *testing.T) {
+	env := newTestEnvWith(t, envConfig{usage: true})
+	tests := []struct {
+		name, query, field, msg string
+	}{
+		{"FromNotRFC3339", "from=2030-01-01", "from", "RFC 3339"},
+		{"ToNotRFC3339", "to=tomorrow", "to", "RFC 3339"},
+		{"ToBeforeFrom", "from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z", "to", "after from"},
+		{"SameHour", "from=2030-01-02T00:10:00Z&to=2030-01-01T23:50:00Z", "to", "after from"},
+		{"RangeTooLong", "from=2028-01-01T00:00:00Z&to=2030-01-01T00:00:00Z", "to", "longer than 400 days"},
+		{"DefaultFromAfterTo", "to=2029-12-01T00:00:00Z", "to", "after from"},
+		{"UnknownDimension", "group_by=key,week", "group_by", `unknown dimension "week"; use key, principal, team, feature, model, day, hour`},
+		{"DimensionTwice", "group_by=model,model", "group_by", "given twice"},
+		{"TrailingComma", "group_by=key,", "group_by", `unknown dimension ""`},
+		{"LongFilter", "model=" + strings.Repeat("m", 257), "model", "longer than 256"},
+		{"UnknownParam", "since=2030-01-01T00:00:00Z", "since", "unknown query parameter"},
+		{"ParamTwice", "key=a&key=b", "key", "more than once"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := errorOf(t, env.do(t, request{method: "GET", path: "/admin/v1/usage?" + tt.query, key: env.rootKey}), http.StatusBadRequest)
+			wantError(t, got, "invalid_request", tt.field, tt.msg)
+		})
+	}
+	t.Run("TooManyRows", func(t *testing.T) {
+		env := newTestEnvWith(t, envConfig{usageReader: fakeUsage{usage.ErrTooManyRows}})
+		got := errorOf(t, env.do(t, request{method: "GET", path: "/admin/v1/usage?group_by=key,hour", key: env.rootKey}), http.StatusBadRequest)
+		wantError(t, got, "invalid_request", "", "more than 10000 rows; narrow the time range")
+	})
 }

@@ -34,3 +34,14 @@ func TestAuditNotImplemented(t *testing.T) {
 		wantError(t, errorOf(t, resp, http.StatusNotImplemented), "not_implemented", "", "not implemented")
 	}
 }
+
+func TestUsageNotImplemented(t *testing.T) {
+	env := newTenants(t)
+	// Every role is told the same: the server has no usage store.
+	for _, key := range []string{env.rootKey, env.bobAdmin, env.aliceAdmin} {
+		resp := env.do(t, request{method: "GET", path: "/admin/v1/usage", key: key})
+		wantError(t, errorOf(t, resp, http.StatusNotImplemented), "not_implemented", "", "not implemented")
+	}
+	// Authentication still comes first.
+	errorOf(t, env.do(t, request{method: "GET", path: "/admin/v1/usage"}), http.StatusUnauthorized)
+}

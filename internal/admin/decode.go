@@ -181,13 +181,18 @@ func fieldPath(body []byte, name string) string {
 
 // failingField returns the JSON name of the first top-level field of the
 // struct v points to whose value in body does not decode on its own, or ""
-// when none fails alone.
+// when none fails alone. When that field is itself an object (such as
+// limits), the name is the dotted path of the failing field inside it
+// ("limits.cost_per_day"), one level down, as the wire types nest.
 func failingField(body []byte, v any) string {
+	return failingFieldOf(body, reflect.TypeOf(v).Elem(), 2)
+}
+
+func failingFieldOf(body []byte, t reflect.Type, depth int) string {
 	var raw map[string]json.RawMessage
 	if json.Unmarshal(body, &raw) != nil {
 		return ""
 	}
-	t := reflect.TypeOf(v).Elem()
 	if t.Kind() != reflect.Struct {
 		return ""
 	}
@@ -200,9 +205,19 @@ func failingField(body []byte, v any) string {
 		if !ok {
 			continue
 		}
-		if json.Unmarshal(msg, reflect.New(f.Type).Interface()) != nil {
-			return name
+		if json.Unmarshal(msg, reflect.New(f.Type).Interface()) == nil {
+			continue
 		}
+		inner := f.Type
+		for inner.Kind() == reflect.Pointer {
+			inner = inner.Elem()
+		}
+		if depth > 1 {
+			if sub := failingFieldOf(msg, inner, depth-1); sub != "" {
+				return name + "." + sub
+			}
+		}
+		return name
 	}
 	return ""
 }

@@ -44,7 +44,8 @@
 //	415 invalid_request  body without Content-Type: application/json
 //	500 internal         anything else; details only in the log
 //	501 not_implemented  explain on a server built without an [Explainer],
-//	                     the audit routes without an [AuditReader]
+//	                     the audit routes without an [AuditReader], usage
+//	                     without a [UsageReader]
 //	503 unavailable      the key store could not be asked (fail closed), or
 //	                     /readyz is not ready
 //
@@ -101,4 +102,14 @@
 // checkpoints are passed through exactly as the log holds them, so that a
 // client can verify them offline. A server built without an AuditReader
 // answers 501.
+//
+// # Usage
+//
+// GET /admin/v1/usage answers requests, tokens and cost over a range of
+// whole UTC hours, grouped by key, principal, team, feature, model, day or
+// hour and filtered by the same, from a [UsageReader]: the usage store,
+// which every replica adds to, so the report spans the cluster. It is
+// scoped like the key lists: an admin sees every tenant, a keys:team admin
+// the rows recorded for its team, a keys:self admin its own principal's. A
+// server built without a UsageReader answers 501.
 package admin

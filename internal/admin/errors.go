@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/usage"
 )
 
 // The error types of ErrorDetail.Type. Clients branch on them, so they are
@@ -119,6 +120,13 @@ func classify(err error) (int, ErrorDetail) {
 	}
 	if e, ok := errors.AsType[*apikey.ValidationError](err); ok {
 		return http.StatusBadRequest, ErrorDetail{Type: errTypeInvalid, Message: e.Error(), Field: e.Field}
+	}
+	if e, ok := errors.AsType[*usage.QueryError](err); ok {
+		return http.StatusBadRequest, ErrorDetail{Type: errTypeInvalid, Message: e.Error(), Field: e.Field}
+	}
+	if errors.Is(err, usage.ErrTooManyRows) {
+		// The caller can narrow the report; the message says how.
+		return http.StatusBadRequest, ErrorDetail{Type: errTypeInvalid, Message: usage.ErrTooManyRows.Error()}
 	}
 	if e, ok := errors.AsType[*authError](err); ok {
 		return http.StatusUnauthorized, ErrorDetail{Type: errTypeUnauthorized, Message: e.message}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"time"
 
 	"github.com/scopegate/scopegate/internal/apikey"
 )
@@ -29,6 +30,11 @@ type Config struct {
 	// Audit answers the /admin/v1/audit/ routes; with none, they answer
 	// 501.
 	Audit AuditReader
+	// Usage answers GET /admin/v1/usage; with none, it answers 501.
+	Usage UsageReader
+	// Now is the clock of defaults that depend on the time, such as the
+	// range of a usage report; nil is time.Now.
+	Now func() time.Time
 }
 
 // NewHandler returns the admin API and the /healthz and /readyz probes as

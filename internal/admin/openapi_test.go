@@ -85,6 +85,9 @@ func TestOpenAPISchemas(t *testing.T) {
 		"AuditEventList":   reflect.TypeFor[List[json.RawMessage]](),
 		"AuditEvent":       reflect.TypeFor[AuditEvent](),
 		"PseudonymResult":  reflect.TypeFor[PseudonymResult](),
+		"UsageReport":      reflect.TypeFor[UsageReport](),
+		"UsageRow":         reflect.TypeFor[UsageRow](),
+		"UsageTotals":      reflect.TypeFor[UsageTotals](),
 	}
 	for name, typ := range types {
 		t.Run(name, func(t *testing.T) {

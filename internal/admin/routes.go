@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"time"
 )
 
 // route is one line of the API: a method, a ServeMux path pattern, and the
@@ -18,7 +19,10 @@ type route struct {
 // the handlers touches none of the dependencies, so the test can call it
 // with nil ones. cfg.Logger must not be nil.
 func routes(cfg Config) []route {
-	logger, issuer := cfg.Logger, cfg.Issuer
+	logger, issuer, now := cfg.Logger, cfg.Issuer, cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	authed := authenticate(logger, cfg.Verifier)
 	return []route{
 		// Probes and the API description answer without a credential: load
@@ -44,6 +48,9 @@ func routes(cfg Config) []route {
 		{"POST", "/admin/v1/keys/{id}/rotate", authed(handleKeyRotate(logger, issuer))},
 
 		{"POST", "/admin/v1/explain", authed(handleExplain(logger, issuer, cfg.Explainer))},
+
+		// Usage is scoped like the key lists: each role sees its reach.
+		{"GET", "/admin/v1/usage", authed(handleUsage(logger, cfg.Usage, now))},
 
 		// The audit log spans every tenant: admin role only.
 		{"GET", "/admin/v1/audit/events", authed(handleAuditEvents(logger, cfg.Audit))},

@@ -39,7 +39,10 @@ type testEnv struct {
 	db       *sqlite.DB
 	issuer   *apikey.Issuer
 	verifier *apikey.Verifier
-	clock    *testClock
+	// usage is the usage store of db; the handler answers from it when
+	// envConfig.usage is set.
+	usage *sqlite.UsageStore
+	clock *testClock
 	// rootKey is an sga_ admin key with the admin role, of principal
 	// rootID (team "ops"), made through the Issuer as init does.
 	rootKey string
@@ -55,6 +58,10 @@ type envConfig struct {
 	audit     admin.AuditReader
 	// recorder receives the Issuer's change records; nil records nothing.
 	recorder apikey.Recorder
+	// usage serves the usage route from the stack's SQLite usage store;
+	// usageReader, when set, serves it instead. With neither it is 501.
+	usage       bool
+	usageReader admin.UsageReader
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -81,11 +88,16 @@ func newTestEnvWith(t *testing.T, cfg envConfig) *testEnv {
 	if cfg.logs != nil {
 		handler = slog.NewJSONHandler(cfg.logs, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
+	usageStore := sqlite.NewUsageStore(db)
+	usageReader := cfg.usageReader
+	if cfg.usage && usageReader == nil {
+		usageReader = usageStore
+	}
 	srv := httptest.NewServer(admin.NewHandler(admin.Config{Logger: slog.New(handler), Issuer: issuer, Verifier: verifier,
-		Ready: cfg.ready, Explainer: cfg.explainer, Audit: cfg.audit}))
+		Ready: cfg.ready, Explainer: cfg.explainer, Audit: cfg.audit, Usage: usageReader, Now: clock.Now}))
 	t.Cleanup(srv.Close)
 
-	env := &testEnv{srv: srv, db: db, issuer: issuer, verifier: verifier, clock: clock}
+	env := &testEnv{srv: srv, db: db, issuer: issuer, verifier: verifier, usage: usageStore, clock: clock}
 	env.principal(t, apikey.PrincipalSpec{ID: rootID, Team: "ops",
 		Scopes: []string{"admin", "chatbot", "code-generation:claude-*", "data-retrieval:hr-docs"}})
 	k, key := env.adminKey(t, rootID, "admin")

@@ -16,6 +16,7 @@ import (
 const (
 	principalJSON = `{"id":"alice@example.com","kind":"user","audience":"internal","team":"ml","scopes":["chatbot"],"status":"active","limits":{},"created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`
 	explainJSON   = `{"decision":"deny","stage":"authorize","status":403,"reason":"missing_scope","message":"no scope grants chat:mock-large","feature":"chat","required_scope":"chat:mock-large","resource":"mock-large"}`
+	usageJSON     = `{"from":"2026-11-01T00:00:00Z","to":"2026-11-28T13:00:00Z","group_by":["key"],"rows":[{"key":"k1","requests":2,"input_tokens":30,"output_tokens":40,"cost_usd":0.000125}],"totals":{"requests":2,"input_tokens":30,"output_tokens":40,"cost_usd":0.000125}}`
 	keyJSON       = `{"id":"AbCdEfGhIjKlMnOp","kind":"data","name":"ci","principal":"alice@example.com","scopes":["chatbot:gpt-4o-mini"],"env":"live","status":"active","expires_at":"2026-04-02T03:04:05Z","cidrs":[],"limits":{},"last4":"WXYZ","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`
 )
 
@@ -162,6 +163,33 @@ func TestRequests(t *testing.T) {
 				Idempotency: "idem-1", Body: `{"grace":"1h"}`},
 		},
 		{
+			name: "Usage",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.Usage(ctx, UsageFilter{From: time.Date(2026, 11, 1, 0, 0, 0, 0, time.FixedZone("CET", 3600)),
+					To: expires, GroupBy: []string{"key", "model"}, Key: "k1", Principal: "alice@example.com",
+					Team: "ml", Feature: "chatbot", Model: "gpt-4o-mini"})
+				return err
+			},
+			answer: usageJSON,
+			want: seen{Method: "GET", Path: "/admin/v1/usage",
+				Query: "feature=chatbot&from=2026-10-31T23%3A00%3A00Z&group_by=key%2Cmodel&key=k1&model=gpt-4o-mini&principal=alice%40example.com&team=ml&to=2026-03-01T00%3A00%3A00Z"},
+		},
+		{
+			name:   "UsageDefaults",
+			call:   func(ctx context.Context, c *Client) error { _, err := c.Usage(ctx, UsageFilter{}); return err },
+			answer: usageJSON,
+			want:   seen{Method: "GET", Path: "/admin/v1/usage"},
+		},
+		{
+			name: "UsageTotalsOnly",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.Usage(ctx, UsageFilter{GroupBy: []string{}})
+				return err
+			},
+			answer: usageJSON,
+			want:   seen{Method: "GET", Path: "/admin/v1/usage", Query: "group_by="},
+		},
+		{
 			name: "ExplainByKeyID",
 			call: func(ctx context.Context, c *Client) error {
 				_, err := c.Explain(ctx, admin.ExplainRequest{KeyID: "k1", Method: "POST", Path: "/v1/chat/completions",
@@ -254,6 +282,24 @@ func TestBadAnswer(t *testing.T) {
 	c, _ := newTestClient(t, answer(http.StatusOK, `{"id":`))
 	if _, err := c.Key(t.Context(), "k"); err == nil {
 		t.Error("Key with a truncated answer succeeded")
+	}
+}
+
+func TestUsageAnswer(t *testing.T) {
+	c, _ := newTestClient(t, answer(http.StatusOK, usageJSON))
+	r, err := c.Usage(t.Context(), UsageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := admin.UsageReport{From: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 28, 13, 0, 0, 0, time.UTC),
+		GroupBy: []string{"key"},
+		Rows:    []admin.UsageRow{{Key: new("k1"), Requests: 2, InputTokens: 30, OutputTokens: 40, CostUSD: 125}},
+		Totals:  admin.UsageTotals{Requests: 2, InputTokens: 30, OutputTokens: 40, CostUSD: 125}}
+	if diff := cmp.Diff(want, r.Value); diff != "" {
+		t.Errorf("Usage value mismatch (-want +got):\n%s", diff)
+	}
+	if string(r.JSON) != usageJSON {
+		t.Errorf("Usage JSON = %s, want %s", r.JSON, usageJSON)
 	}
 }
 

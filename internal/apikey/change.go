@@ -115,5 +115,13 @@ func formatLimits(l Limits) string {
 	add("concurrent", l.Concurrent)
 	add("tokens_per_day", l.TokensPerDay)
 	add("tokens_per_month", l.TokensPerMonth)
+	// Costs are written as the API writes them, in US dollars, so that an
+	// audit reader sees the number an operator typed.
+	if l.CostPerDay != 0 {
+		parts = append(parts, "cost_per_day="+l.CostPerDay.Decimal())
+	}
+	if l.CostPerMonth != 0 {
+		parts = append(parts, "cost_per_month="+l.CostPerMonth.Decimal())
+	}
 	return strings.Join(parts, " ")
 }

@@ -192,6 +192,7 @@ func validateLimits(l Limits) error {
 	}{
 		{"requests_per_minute", l.RequestsPerMinute}, {"tokens_per_minute", l.TokensPerMinute},
 		{"concurrent", l.Concurrent}, {"tokens_per_day", l.TokensPerDay}, {"tokens_per_month", l.TokensPerMonth},
+		{"cost_per_day", int64(l.CostPerDay)}, {"cost_per_month", int64(l.CostPerMonth)},
 	} {
 		if f.v < 0 {
 			return invalid("limits."+f.name, "must not be negative")

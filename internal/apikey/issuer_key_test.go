@@ -20,7 +20,7 @@ func TestCreateKey(t *testing.T) {
 	k, s, err := e.issuer.CreateKey(t.Context(), root, apikey.KeySpec{
 		Principal: "alice@example.com", Name: "laptop",
 		Scopes: []string{"chatbot:gpt-4o-mini", "code-generation:claude-sonnet-4-*"},
-		CIDRs:  []string{"10.0.0.0/8", "2001:db8::1"}, Limits: apikey.Limits{TokensPerDay: 100_000},
+		CIDRs:  []string{"10.0.0.0/8", "2001:db8::1"}, Limits: apikey.Limits{TokensPerDay: 100_000, CostPerMonth: 12_500_000},
 	})
 	if err != nil {
 		t.Fatalf("CreateKey: %v", err)
@@ -42,7 +42,7 @@ func TestCreateKey(t *testing.T) {
 		Scopes: scope.MustParseSet("chatbot:gpt-4o-mini", "code-generation:claude-sonnet-4-*"), Env: apikey.EnvLive,
 		ExpiresAt: t0.Add(apikey.DefaultTTL),
 		CIDRs:     []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::1/128")},
-		Limits:    apikey.Limits{TokensPerDay: 100_000}, Status: apikey.StatusActive,
+		Limits:    apikey.Limits{TokensPerDay: 100_000, CostPerMonth: 12_500_000}, Status: apikey.StatusActive,
 		Hash: e.hasher.Hash(s), Last4: s.Reveal()[apikey.KeyLen-4:],
 		CreatedAt: t0, UpdatedAt: t0, CreatedBy: root.String(), UpdatedBy: root.String(),
 	}
@@ -66,7 +66,7 @@ func TestCreateKey(t *testing.T) {
 		"env":        {"", "live"},
 		"expires_at": {"", "2026-04-02T03:04:05Z"},
 		"last4":      {"", want.Last4},
-		"limits":     {"", "tokens_per_day=100000"},
+		"limits":     {"", "tokens_per_day=100000 cost_per_month=12.5"},
 		"name":       {"", "laptop"},
 		"principal":  {"", "alice@example.com"},
 		"scopes":     {"", "chatbot:gpt-4o-mini code-generation:claude-sonnet-4-*"},
@@ -126,6 +126,8 @@ func TestCreateKeyValidation(t *testing.T) {
 		{"NegativeRequests", root, apikey.KeySpec{Principal: "bob", Scopes: []string{"chatbot"}, Limits: apikey.Limits{RequestsPerMinute: -1}}, "limits.requests_per_minute"},
 		{"NegativeConcurrent", root, apikey.KeySpec{Principal: "bob", Scopes: []string{"chatbot"}, Limits: apikey.Limits{Concurrent: -5}}, "limits.concurrent"},
 		{"NegativeMonthly", root, apikey.KeySpec{Principal: "bob", Scopes: []string{"chatbot"}, Limits: apikey.Limits{TokensPerMonth: -1}}, "limits.tokens_per_month"},
+		{"NegativeDailyCost", root, apikey.KeySpec{Principal: "bob", Scopes: []string{"chatbot"}, Limits: apikey.Limits{CostPerDay: -1}}, "limits.cost_per_day"},
+		{"NegativeMonthlyCost", root, apikey.KeySpec{Principal: "bob", Scopes: []string{"chatbot"}, Limits: apikey.Limits{CostPerMonth: -1}}, "limits.cost_per_month"},
 		{"NameTooLong", root, apikey.KeySpec{Principal: "bob", Name: strings.Repeat("n", 201), Scopes: []string{"chatbot"}}, "name"},
 	}
 	for _, tt := range tests {
@@ -316,7 +318,7 @@ func TestUpdateKey(t *testing.T) {
 
 	name, scopes, cidrs := "ci", []string{"code-generation:claude-sonnet-4-*"}, []string{"192.0.2.0/24"}
 	expires := t0.Add(48 * time.Hour)
-	limits := apikey.Limits{Concurrent: 4}
+	limits := apikey.Limits{Concurrent: 4, CostPerDay: 1}
 	got, err := e.issuer.UpdateKey(ctx, root, k.ID, apikey.KeyPatch{Name: &name, Scopes: &scopes, ExpiresAt: &expires, CIDRs: &cidrs, Limits: &limits})
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +339,7 @@ func TestUpdateKey(t *testing.T) {
 	wantChange(t, changes[0], "key.update", root, string(k.ID), map[string][2]string{
 		"cidrs":      {"", "192.0.2.0/24"},
 		"expires_at": {"2026-01-03T03:04:05Z", "2026-01-04T03:04:05Z"},
-		"limits":     {"", "concurrent=4"},
+		"limits":     {"", "concurrent=4 cost_per_day=0.000001"},
 		"name":       {"", "ci"},
 		"scopes":     {"chatbot", "code-generation:claude-sonnet-4-*"},
 	})

@@ -15,14 +15,14 @@ import (
 func TestCreatePrincipal(t *testing.T) {
 	e := newIssuerEnv(t)
 	spec := apikey.PrincipalSpec{ID: "alice@example.com", Team: "ml",
-		Scopes: []string{"chatbot:gpt-4o", "keys:self", "chatbot:gpt-4o"}, Limits: apikey.Limits{RequestsPerMinute: 60}}
+		Scopes: []string{"chatbot:gpt-4o", "keys:self", "chatbot:gpt-4o"}, Limits: apikey.Limits{RequestsPerMinute: 60, CostPerDay: 750_000}}
 	got, err := e.issuer.CreatePrincipal(t.Context(), root, spec)
 	if err != nil {
 		t.Fatalf("CreatePrincipal: %v", err)
 	}
 	want := apikey.Principal{ID: "alice@example.com", Kind: apikey.KindUser, Audience: apikey.AudienceInternal, Team: "ml",
 		Ceiling: scope.MustParseSet("chatbot:gpt-4o", "keys:self"), Status: apikey.PrincipalActive,
-		Limits: apikey.Limits{RequestsPerMinute: 60}, CreatedAt: t0, UpdatedAt: t0, CreatedBy: root.String(), UpdatedBy: root.String()}
+		Limits: apikey.Limits{RequestsPerMinute: 60, CostPerDay: 750_000}, CreatedAt: t0, UpdatedAt: t0, CreatedBy: root.String(), UpdatedBy: root.String()}
 	if diff := cmp.Diff(want, got, cmpKeys); diff != "" {
 		t.Errorf("CreatePrincipal mismatch (-want +got):\n%s", diff)
 	}
@@ -40,7 +40,7 @@ func TestCreatePrincipal(t *testing.T) {
 	wantChange(t, changes[0], "principal.create", root, "alice@example.com", map[string][2]string{
 		"audience": {"", "internal"},
 		"kind":     {"", "user"},
-		"limits":   {"", "requests_per_minute=60"},
+		"limits":   {"", "requests_per_minute=60 cost_per_day=0.75"},
 		"scopes":   {"", "chatbot:gpt-4o keys:self"},
 		"status":   {"", "active"},
 		"team":     {"", "ml"},
@@ -92,6 +92,7 @@ func TestCreatePrincipalValidation(t *testing.T) {
 		{"UnknownFeature", apikey.PrincipalSpec{ID: "a", Scopes: []string{"no-such-feature"}}, "scopes"},
 		{"TeamTooLong", apikey.PrincipalSpec{ID: "a", Team: strings.Repeat("t", 129)}, "team"},
 		{"NegativeLimit", apikey.PrincipalSpec{ID: "a", Limits: apikey.Limits{TokensPerMinute: -1}}, "limits.tokens_per_minute"},
+		{"NegativeCost", apikey.PrincipalSpec{ID: "a", Limits: apikey.Limits{CostPerMonth: -5}}, "limits.cost_per_month"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,7 +37,7 @@ func (e *issuerEnv) rotate(a apikey.Actor, id apikey.ID, spec apikey.RotateSpec)
 }
 
 func TestRotateKey(t *testing.T) {
-	e, old, oldSecret := rotateEnv(t, apikey.KeySpec{Name: "laptop", CIDRs: []string{"10.0.0.0/8"}, Limits: apikey.Limits{RequestsPerMinute: 5}})
+	e, old, oldSecret := rotateEnv(t, apikey.KeySpec{Name: "laptop", CIDRs: []string{"10.0.0.0/8"}, Limits: apikey.Limits{RequestsPerMinute: 5, CostPerDay: 2_000_000, CostPerMonth: 40_000_000}})
 	e.clock.Advance(10 * 24 * time.Hour)
 	now := e.clock.Now()
 

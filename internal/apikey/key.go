@@ -26,6 +26,12 @@ type Limits struct {
 	Concurrent        int64 `json:"concurrent,omitempty"`
 	TokensPerDay      int64 `json:"tokens_per_day,omitempty"`
 	TokensPerMonth    int64 `json:"tokens_per_month,omitempty"`
+	// CostPerDay and CostPerMonth cap what the calls cost, in the UTC
+	// calendar day and month, as the provider prices configured for the
+	// models put it. On the wire they are US dollars (12.5), in Go and in
+	// the stores micros.
+	CostPerDay   Micros `json:"cost_per_day,omitempty"`
+	CostPerMonth Micros `json:"cost_per_month,omitempty"`
 }
 
 // Key is a stored credential: everything about a key except the key itself,

@@ -316,6 +316,14 @@ func (l *Log) Authz(ctx context.Context, e Authz) error {
 	return err
 }
 
+// Alert appends an alert event and returns once it is durable. Alerts
+// are raised off the request path, so waiting for the disk costs no call
+// anything.
+func (l *Log) Alert(ctx context.Context, a Alert) error {
+	_, err := l.Append(ctx, a)
+	return err
+}
+
 // Usage queues a usage event and returns without waiting for the disk: it
 // describes a call that is over, whose answer the client already has, and
 // nothing waits on it. It is written and synced with the next batch, which

@@ -48,6 +48,11 @@ type Config struct {
 	Log     Log    `yaml:"log"`
 	Proxy   Proxy  `yaml:"proxy"`
 	Audit   Audit  `yaml:"audit"`
+	// Limits says how limits are enforced and their defaults.
+	Limits Limits `yaml:"limits"`
+	// Prices are what each model costs, by canonical model id; "*" prices
+	// every model without an entry of its own. Cost limits need them.
+	Prices map[string]Price `yaml:"prices"`
 	// Upstreams are the providers requests are forwarded to, by name.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Features are the capabilities keys are scoped to, by name. With no
@@ -180,6 +185,7 @@ func (c *Config) setDefaults() {
 	if len(c.Features) == 0 && len(c.Upstreams) == 0 {
 		c.Upstreams, c.Features = Builtin()
 	}
+	c.setLimitDefaults()
 }
 
 // Builtin returns the upstreams and features used when the configuration
@@ -370,6 +376,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateUpstreams()...)
 	errs = append(errs, c.validateFeatures()...)
+	errs = append(errs, c.validateLimits()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

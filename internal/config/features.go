@@ -77,6 +77,9 @@ type Feature struct {
 	// Anthropic server tools such as code_execution). Client-side function
 	// tools are always allowed.
 	Tools []string `yaml:"tools"`
+	// Limits, when set, are limits every key has on its calls to this
+	// feature, counted per key and feature, on top of the key's own.
+	Limits *LimitValues `yaml:"limits"`
 }
 
 // Endpoint is a named API endpoint or a custom {method, path} route. In

@@ -28,6 +28,7 @@ var domain = map[string][]string{
 	"internal/policy":    nil,
 	"internal/audit":     nil,
 	"internal/ratelimit": nil,
+	"internal/usage":     {"internal/apikey", "internal/scope"},
 	"internal/anomaly":   nil,
 	"internal/config":    nil,
 }

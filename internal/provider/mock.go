@@ -62,16 +62,16 @@ const mockMaxBody = 32 << 20
 // Embeddings are unit vectors of 8 floats (or "dimensions") derived from a
 // hash of the model and each input.
 //
-// Streams: OpenAI chat completions and completions send "data:" chunks (the
-// role first for chat, then the reply a few words at a time, then the
-// finish reason; then, if stream_options.include_usage is true, a chunk with
-// empty choices and the usage; then "data: [DONE]"). Responses sends named
-// events from response.created to response.completed, whose response
-// carries the usage. Anthropic sends message_start (with input_tokens, and
-// output_tokens 1 as the real API does), content_block_start, a ping,
-// content_block_delta events, content_block_stop, message_delta (stop
-// reason and the cumulative output_tokens) and message_stop. Every event is
-// flushed as it is written.
+// Streams carry the reply one word (one output token) per content event.
+// OpenAI chat completions and completions send "data:" chunks (the role
+// first for chat, then the reply, then the finish reason; then, if
+// stream_options.include_usage is true, a chunk with empty choices and the
+// usage; then "data: [DONE]"). Responses sends named events from
+// response.created to response.completed, whose response carries the usage.
+// Anthropic sends message_start (with input_tokens, and output_tokens 1 as
+// the real API does), content_block_start, a ping, content_block_delta
+// events, content_block_stop, message_delta (stop reason and the cumulative
+// output_tokens) and message_stop. Every event is flushed as it is written.
 //
 // Request headers steer it in tests (see [MockHeaderLatency] and the other
 // MockHeader constants):

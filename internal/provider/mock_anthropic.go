@@ -79,8 +79,9 @@ func (m *mockServer) messages(c *mockCall) {
 }
 
 // streamMessage streams msg as the Messages API does: message_start with
-// the input tokens, one text block in a few deltas, then message_delta with
-// the stop reason and the cumulative output tokens, and message_stop.
+// the input tokens, one text block in one delta per word, then
+// message_delta with the stop reason and the cumulative output tokens, and
+// message_stop.
 func (c *mockCall) streamMessage(msg mockAnthropicMessage, turn mockTurn) {
 	s := c.startStream()
 	start := msg

@@ -147,23 +147,17 @@ func newMockTurn(model string, input int, lastUser string, maxTokens *int) mockT
 	return t
 }
 
-// mockWordsPerChunk is how many words each stream delta carries.
-const mockWordsPerChunk = 2
-
-// chunks splits the reply into stream deltas of a few words each, whose
-// concatenation is exactly the reply.
+// chunks splits the reply into stream deltas of one word each, with the
+// space after it, so their concatenation is exactly the reply. A stream
+// thus has one content event per output token, as providers send about
+// one token per event; the gateway charges an aborted stream by its
+// content events (see StreamMeter.Deltas).
 func (t mockTurn) chunks() []string {
 	words := strings.Split(t.reply, " ")
-	var out []string
-	for i := 0; i < len(words); i += mockWordsPerChunk {
-		end := min(i+mockWordsPerChunk, len(words))
-		s := strings.Join(words[i:end], " ")
-		if end < len(words) {
-			s += " "
-		}
-		out = append(out, s)
+	for i := range len(words) - 1 {
+		words[i] += " "
 	}
-	return out
+	return words
 }
 
 // mockLastUser returns the text of the last message with role "user".

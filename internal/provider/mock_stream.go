@@ -118,7 +118,7 @@ type mockChatDelta struct {
 // asked for usage, as OpenAI sends it.
 func mockNullUsage() json.RawMessage { return json.RawMessage("null") }
 
-// streamChat streams a chat completion: the role, the reply a few words per
+// streamChat streams a chat completion: the role, the reply one word per
 // chunk, the finish reason, the usage if asked for, and [DONE].
 func (c *mockCall) streamChat(id string, turn mockTurn, includeUsage bool) {
 	s := c.startStream()
@@ -157,7 +157,7 @@ func (c *mockCall) streamChat(id string, turn mockTurn, includeUsage bool) {
 	_ = s.done()
 }
 
-// streamCompletion streams a legacy completion: the reply a few words per
+// streamCompletion streams a legacy completion: the reply one word per
 // chunk, the finish reason, the usage if asked for, and [DONE].
 func (c *mockCall) streamCompletion(id string, turn mockTurn, includeUsage bool) {
 	s := c.startStream()

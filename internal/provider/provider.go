@@ -16,13 +16,18 @@
 // output token limit, an input token estimate and the server-side tools
 // asked for (tools.go), and refuses members that would name other models.
 // [Request.Canonical] is the body the gateway forwards: the same members
-// in the same order, byte for byte, but for the resolved model.
+// in the same order, byte for byte, but for the resolved model, and, in
+// OpenAI chat completions and completions streams, for
+// stream_options.include_usage, which it sets so that every stream reports
+// its usage ([Request.InjectsStreamUsage]).
 //
 // # Usage and errors
 //
 // [ResponseUsage] reads the usage of a whole response and a [StreamMeter]
-// that of an SSE stream as it passes. [WriteError] answers in the error
-// shape of the API the client speaks.
+// that of an SSE stream as it passes, counting the events that carry
+// output for a stream cut short. A [UsageChunkFilter] removes the usage
+// chunk the gateway asked for from the stream the client receives.
+// [WriteError] answers in the error shape of the API the client speaks.
 //
 // # The mock upstream
 //

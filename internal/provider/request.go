@@ -38,6 +38,13 @@ type Request struct {
 	body    []byte
 	members []member // top-level members, in order
 	model   int      // index in members of the string "model", or -1
+	// streamOptions is the index in members of OpenAI's "stream_options"
+	// (an object or null), or -1; includeUsage is the span in the body of
+	// its "include_usage" value, zero when there is none, and clientUsage
+	// says that value is true. See stream_options.go.
+	streamOptions int
+	includeUsage  span
+	clientUsage   bool
 }
 
 // RequestError is a request body the gateway refuses; the proxy answers it
@@ -70,7 +77,7 @@ func ParseRequest(api API, endpoint string, body []byte) (*Request, error) {
 	if err := s.scan(); err != nil {
 		return nil, err
 	}
-	r := &Request{API: api, Endpoint: endpoint, body: body, members: s.members, model: -1}
+	r := &Request{API: api, Endpoint: endpoint, body: body, members: s.members, model: -1, streamOptions: -1}
 	for i := range r.members {
 		if err := r.read(i); err != nil {
 			return nil, err
@@ -128,6 +135,9 @@ var knownTop = []string{"model", "stream", "max_tokens", "max_completion_tokens"
 var knownModelTop = []string{"tools", "web_search_options", "mcp_servers", "extra_body",
 	"models", "fallbacks", "fallback_models", "model_list"}
 
+// knownOpenAITop are the names also read on APIOpenAI.
+var knownOpenAITop = []string{"stream_options"}
+
 // read reads the top-level member i.
 func (r *Request) read(i int) error {
 	m := r.members[i]
@@ -138,6 +148,11 @@ func (r *Request) read(i int) error {
 	}
 	if forModel {
 		if k := caseVariant(m.name, knownModelTop); k != "" && k != string(m.name) {
+			return caseVariantError(string(m.name), k, "")
+		}
+	}
+	if r.API == APIOpenAI {
+		if k := caseVariant(m.name, knownOpenAITop); k != "" && k != string(m.name) {
 			return caseVariantError(string(m.name), k, "")
 		}
 	}
@@ -173,6 +188,10 @@ func (r *Request) read(i int) error {
 	case "models", "fallbacks", "fallback_models", "model_list":
 		if forModel {
 			return otherModelsError(string(m.name))
+		}
+	case "stream_options":
+		if r.API == APIOpenAI {
+			return r.readStreamOptions(i, v)
 		}
 	case "extra_body":
 		if forModel {
@@ -292,28 +311,53 @@ func (r *Request) Field(name string) (string, bool) {
 }
 
 // Canonical returns the body to forward: the top-level members in their
-// order, each byte for byte as received, except that the "model" member
-// becomes "model": model. Whitespace between top-level members is
-// dropped. A request without a string "model" member (possible on
-// APIHTTP) keeps its members unchanged and model is ignored.
+// order, each byte for byte as received, except that
+//
+//   - the "model" member becomes "model": model. A request without a
+//     string "model" member (possible on APIHTTP) keeps its members
+//     unchanged and model is ignored.
+//   - when [Request.InjectsStreamUsage], stream_options asks for usage:
+//     a missing "stream_options" is added last as
+//     "stream_options":{"include_usage":true}; a null one takes that
+//     value in its place; in an object, "include_usage" becomes true
+//     (added last when missing) and the other members are kept byte for
+//     byte.
+//
+// Whitespace between top-level members is dropped.
 //
 // The gateway authorizes the model it resolved and forwards exactly this
-// body, so the upstream cannot see a model other than the authorized one.
+// body, so the upstream cannot see a model other than the authorized one;
+// and it asks for the usage of every OpenAI stream it meters, removing
+// the extra chunk with a [UsageChunkFilter] when the client did not ask
+// for it.
 func (r *Request) Canonical(model string) []byte {
-	out := make([]byte, 0, len(r.body)+len(model)+16)
+	inject := r.InjectsStreamUsage()
+	out := make([]byte, 0, len(r.body)+len(model)+len(streamUsageMember)+16)
 	out = append(out, '{')
 	for i, m := range r.members {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		if i == r.model {
+		switch {
+		case i == r.model:
 			out = append(out, `"model":`...)
 			out = appendQuoted(out, model)
+			continue
+		case i == r.streamOptions && inject:
+			out = append(out, r.body[m.key.start:m.key.end]...)
+			out = append(out, ':')
+			out = r.appendStreamOptions(out, m.val)
 			continue
 		}
 		out = append(out, r.body[m.key.start:m.key.end]...)
 		out = append(out, ':')
 		out = append(out, r.body[m.val.start:m.val.end]...)
+	}
+	if inject && r.streamOptions < 0 {
+		if len(r.members) > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, streamUsageMember...)
 	}
 	return append(out, '}')
 }

@@ -13,12 +13,16 @@ const maxLine = 1 << 20
 //
 //   - OpenAI chat completions and completions: the chunk whose "usage" is
 //     not null (sent last when the request has
-//     stream_options.include_usage).
+//     stream_options.include_usage, which Request.Canonical adds).
 //   - OpenAI Responses API: response.usage of the response.completed,
 //     response.incomplete or response.failed event.
 //   - Anthropic messages: message_start's message.usage (input, with the
 //     cache fields, and the first output count), then each message_delta's
 //     usage, whose counts are cumulative.
+//
+// It also counts the events that carry generated output
+// ([StreamMeter.Deltas]), from which the gateway charges a stream that
+// ends before its usage.
 //
 // A StreamMeter is not safe for concurrent use.
 type StreamMeter struct {
@@ -33,6 +37,7 @@ type StreamMeter struct {
 	broken   bool // the event's data was too long and is dropped
 
 	events int
+	deltas int64
 	usage  Usage
 	// Anthropic's input is kept in parts, because a message_delta may
 	// update some of them.
@@ -57,7 +62,7 @@ func (m *StreamMeter) Write(p []byte) (int, error) {
 				continue
 			}
 		}
-		j := bytes.IndexAny(p, "\r\n")
+		j := indexLineEnd(p)
 		if j < 0 {
 			m.keep(p)
 			break
@@ -68,6 +73,25 @@ func (m *StreamMeter) Write(p []byte) (int, error) {
 		m.endLine()
 	}
 	return n, nil
+}
+
+// indexLineEnd returns the index of the first '\r' or '\n' in p, or -1.
+// Two vectorized searches are several times faster than bytes.IndexAny's
+// byte loop on the lines of a stream. (A stream whose lines end with '\r'
+// alone makes the first search run to the end of p at each line; no
+// upstream sends one, and it costs only time.)
+func indexLineEnd(p []byte) int {
+	end := bytes.IndexByte(p, '\n')
+	if end < 0 {
+		end = len(p)
+	}
+	if i := bytes.IndexByte(p[:end], '\r'); i >= 0 {
+		return i
+	}
+	if end == len(p) {
+		return -1
+	}
+	return end
 }
 
 // keep adds b to the line being received, unless it is too long.
@@ -117,7 +141,9 @@ func (m *StreamMeter) endLine() {
 func (m *StreamMeter) dispatch() {
 	if m.hasData && !m.broken && string(m.data) != "[DONE]" {
 		m.events++
-		m.read(m.data)
+		if m.read(m.data) {
+			m.deltas++
+		}
 	} else if m.broken {
 		m.events++
 	}
@@ -127,6 +153,36 @@ func (m *StreamMeter) dispatch() {
 // Events returns how many data events have passed, "[DONE]" excluded:
 // a measure of how far an aborted stream got.
 func (m *StreamMeter) Events() int { return m.events }
+
+// Deltas returns how many of the events that have passed carry generated
+// output:
+//
+//   - OpenAI chat completions and completions: a chunk with a choice
+//     whose delta has a non-empty "content", "refusal",
+//     "reasoning_content" or "reasoning" (the last two from
+//     OpenAI-compatible servers that stream reasoning), or a tool call or
+//     function call with a non-empty name or arguments; or whose "text"
+//     (completions) is not empty. A chunk counts once, whatever its number
+//     of choices.
+//   - OpenAI Responses API: every event whose type ends in ".delta"
+//     (response.output_text.delta, response.refusal.delta,
+//     response.function_call_arguments.delta, the reasoning, audio and
+//     code deltas, …) with a "delta" that is not empty.
+//   - Anthropic messages: content_block_delta with a non-empty "text",
+//     "partial_json" or "thinking"; signature and citation deltas carry
+//     no generated tokens.
+//
+// Events too long to be kept (see maxLine) and an event whose blank line
+// has not arrived are not counted: the client's SSE parser does not
+// deliver the latter either.
+//
+// The gateway charges a stream that ends without reporting its usage one
+// output token per delta: providers stream about one token per event, and
+// the mock upstream exactly one word, its unit of usage, per event. For
+// Anthropic, message_start already reports usage, with only the first
+// output token, so for an aborted stream the larger of
+// Usage().OutputTokens and Deltas is the better count.
+func (m *StreamMeter) Deltas() int64 { return m.deltas }
 
 // Usage returns the usage the stream reported so far. An event whose
 // data lines were received but not the blank line ending it is read too,
@@ -138,29 +194,123 @@ func (m *StreamMeter) Usage() Usage {
 	return m.usage
 }
 
-// read reads one event's data.
-func (m *StreamMeter) read(data []byte) {
+// read reads one event's data for its usage, and reports whether it
+// carries generated output (see Deltas).
+func (m *StreamMeter) read(data []byte) bool {
 	switch {
 	case m.api == APIAnthropic:
-		m.readAnthropic(data)
+		return m.readAnthropic(data)
 	case m.api == APIOpenAI && m.endpoint == "responses":
-		switch typ, _ := lookup(data, "type"); string(typ) {
+		typ, _ := lookup(data, "type")
+		switch string(typ) {
 		case `"response.completed"`, `"response.incomplete"`, `"response.failed"`:
 			resp, _ := lookup(data, "response")
 			m.readUsage(resp)
+			return false
 		}
+		if !bytes.HasSuffix(typ, []byte(`.delta"`)) {
+			return false
+		}
+		d, ok := lookup(data, "delta")
+		return ok && !isNull(d) && string(d) != `""`
 	case m.api == APIOpenAI:
-		// Cheap test first: most chunks carry no usage at all.
-		if bytes.Contains(data, []byte(`"usage"`)) {
-			m.readUsage(data)
+		return m.readChunk(data)
+	}
+	return false
+}
+
+// readChunk reads a chat completions or completions chunk: its usage,
+// when not null, and whether its choices carry generated output. One pass
+// over the members finds both.
+func (m *StreamMeter) readChunk(data []byte) (delta bool) {
+	// Cheap test first: a chunk can carry neither without these bytes.
+	if !bytes.Contains(data, []byte(`"usage"`)) && !bytes.Contains(data, []byte(`"choices"`)) {
+		return false
+	}
+	usage := false
+	for k, v := range members(data) {
+		switch string(k) {
+		case "usage":
+			if !usage {
+				usage = true
+				m.readUsageValue(v)
+			}
+		case "choices":
+			delta = delta || choicesCarryOutput(v)
 		}
 	}
+	return delta
 }
+
+// choicesCarryOutput reports whether a chunk's choices array has a choice
+// with generated output: see Deltas.
+func choicesCarryOutput(choices []byte) bool {
+	for _, c := range elements(choices) {
+		for k, v := range members(c) {
+			switch string(k) {
+			case "text":
+				if nonEmptyString(v) {
+					return true
+				}
+			case "delta":
+				if deltaCarriesOutput(v) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// deltaCarriesOutput reports whether a chat chunk's delta has generated
+// output.
+func deltaCarriesOutput(delta []byte) bool {
+	for k, v := range members(delta) {
+		switch string(k) {
+		case "content", "refusal", "reasoning_content", "reasoning":
+			if nonEmptyString(v) {
+				return true
+			}
+		case "tool_calls":
+			for _, call := range elements(v) {
+				if fn, _ := lookup(call, "function"); functionCarriesOutput(fn) {
+					return true
+				}
+			}
+		case "function_call":
+			if functionCarriesOutput(v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// functionCarriesOutput reports whether a streamed function call has a
+// non-empty name or arguments.
+func functionCarriesOutput(fn []byte) bool {
+	for k, v := range members(fn) {
+		if (string(k) == "name" || string(k) == "arguments") && nonEmptyString(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// nonEmptyString reports whether the value token v is a string other
+// than "".
+func nonEmptyString(v []byte) bool { return len(v) > 2 && v[0] == '"' }
 
 // readUsage reads the usage member of the object obj, if it is there.
 func (m *StreamMeter) readUsage(obj []byte) {
-	v, ok := lookup(obj, "usage")
-	if !ok || isNull(v) {
+	if v, ok := lookup(obj, "usage"); ok {
+		m.readUsageValue(v)
+	}
+}
+
+// readUsageValue reads the usage object v, unless it is null.
+func (m *StreamMeter) readUsageValue(v []byte) {
+	if isNull(v) {
 		return
 	}
 	var f usageFields
@@ -172,21 +322,35 @@ func (m *StreamMeter) readUsage(obj []byte) {
 	}
 }
 
-func (m *StreamMeter) readAnthropic(data []byte) {
+// readAnthropic reads the usage of message_start and message_delta, and
+// reports whether the event is a content_block_delta with generated
+// output.
+func (m *StreamMeter) readAnthropic(data []byte) bool {
 	typ, _ := lookup(data, "type")
 	var v []byte
 	switch string(typ) {
+	case `"content_block_delta"`:
+		d, _ := lookup(data, "delta")
+		for k, v := range members(d) {
+			switch string(k) {
+			case "text", "partial_json", "thinking":
+				if nonEmptyString(v) {
+					return true
+				}
+			}
+		}
+		return false
 	case `"message_start"`:
 		msg, _ := lookup(data, "message")
 		v, _ = lookup(msg, "usage")
 	case `"message_delta"`:
 		v, _ = lookup(data, "usage")
 	default:
-		return
+		return false
 	}
 	var f usageFields
 	if !f.decode(v) {
-		return
+		return false
 	}
 	set := func(dst *int64, src *int64) {
 		if src != nil {
@@ -199,4 +363,5 @@ func (m *StreamMeter) readAnthropic(data []byte) {
 	set(&m.usage.OutputTokens, f.OutputTokens)
 	m.usage.InputTokens = sumTokens(m.input, m.cacheCreation, m.cacheRead)
 	m.usage.Known = true
+	return false
 }

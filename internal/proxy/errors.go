@@ -8,6 +8,7 @@ import (
 
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/provider"
+	"github.com/scopegate/scopegate/internal/ratelimit"
 )
 
 // gateError is a refusal at some stage of the request path: the status the
@@ -24,8 +25,11 @@ type gateError struct {
 	param string
 	// requiredScope is the scope that would have granted the request.
 	requiredScope string
-	// retryAfter is set on 429s.
+	// retryAfter is set on 429s and some 503s.
 	retryAfter time.Duration
+	// refusedBy is the limit that refused a 429, described in the
+	// RateLimit headers.
+	refusedBy *ratelimit.ExceededError
 	// wwwAuthenticate is the RFC 6750 challenge on 401s and some 400s.
 	wwwAuthenticate string
 	// allow lists the path's methods on a 405.
@@ -75,6 +79,9 @@ func writeError(w http.ResponseWriter, api provider.API, e *gateError) {
 	}
 	if e.retryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10))
+	}
+	if e.refusedBy != nil {
+		setRefusalHeaders(h, api, e.refusedBy, time.Now())
 	}
 	provider.WriteError(w, api, provider.ErrorBody{Status: e.status, Code: e.reason, Message: e.msg,
 		Param: e.param, RequiredScope: e.requiredScope})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httputil"
@@ -16,6 +17,7 @@ import (
 	"github.com/scopegate/scopegate/internal/audit"
 	"github.com/scopegate/scopegate/internal/config"
 	"github.com/scopegate/scopegate/internal/provider"
+	"github.com/scopegate/scopegate/internal/usage"
 )
 
 // call is one authorized request on its way through the reverse proxy: what
@@ -30,6 +32,15 @@ type call struct {
 	body  []byte
 	start time.Time
 	res   Reservation
+	// principal, team and model are what the usage record is filed under.
+	principal *apikey.Principal
+	model     string
+	// inputEstimate is the request's estimated input tokens, charged for
+	// a stream that ended before the upstream reported its usage.
+	inputEstimate int64
+	// stripUsage is set when the gateway asked an OpenAI stream for usage
+	// the client did not ask for: the usage chunk is removed on the way.
+	stripUsage bool
 
 	once sync.Once
 }
@@ -128,9 +139,22 @@ func (g *Gateway) modifyResponse(u *upstream) func(*http.Response) error {
 		if resp.StatusCode >= 400 {
 			scrubErrorBody(resp, u)
 		}
+		stripUpstreamLimitHeaders(resp.Header)
+		setLimitHeaders(resp.Header, c.rt.api, c.res.Quotas(), g.now())
 		streamed := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-		resp.Body = &meteredBody{ReadCloser: resp.Body, g: g, c: c, status: resp.StatusCode,
+		m := &meteredBody{ReadCloser: resp.Body, g: g, c: c, status: resp.StatusCode,
 			streamed: streamed, meter: provider.NewStreamMeter(c.rt.api, c.rt.endpoint)}
+		if streamed && g.cutStreams {
+			m.cutAfter = c.res.OutputTokens()
+		}
+		resp.Body = m
+		if streamed && c.stripUsage {
+			// The meter sees the usage chunk; the client does not.
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{provider.NewUsageChunkFilter(m), m}
+		}
 		return nil
 	}
 }
@@ -167,6 +191,11 @@ type meteredBody struct {
 	meter    *provider.StreamMeter
 	buf      bytes.Buffer // a whole non-streamed body, capped
 	eof      bool
+	// cutAfter, when positive, is the output (in content events) past
+	// which the stream is cut (limits.cut_streams).
+	cutAfter int64
+	cut      bool
+	tail     []byte // the rest of the cut's error event, still to be read
 }
 
 // maxMetered caps how much of a non-streamed body is kept to read its
@@ -174,10 +203,26 @@ type meteredBody struct {
 const maxMetered = 4 << 20
 
 func (m *meteredBody) Read(p []byte) (int, error) {
+	if m.cut {
+		if len(m.tail) == 0 {
+			return 0, io.EOF
+		}
+		n := copy(p, m.tail)
+		m.tail = m.tail[n:]
+		return n, nil
+	}
 	n, err := m.ReadCloser.Read(p)
 	if n > 0 {
 		if m.streamed {
 			m.meter.Write(p[:n])
+			if m.cutAfter > 0 && m.meter.Deltas() > m.cutAfter {
+				// Pass on the events that ended; drop the start of the
+				// next, then end the stream with an error event.
+				m.cut = true
+				m.tail = provider.StreamCutEvent(m.c.rt.api, fmt.Sprintf(
+					"the stream was ended by the gateway: its output passed the %d tokens reserved for it under the key's limits", m.cutAfter))
+				return lastEventEnd(p[:n]), nil
+			}
 		} else if m.buf.Len() < maxMetered {
 			m.buf.Write(p[:n])
 		}
@@ -186,6 +231,21 @@ func (m *meteredBody) Read(p []byte) (int, error) {
 		m.eof = true
 	}
 	return n, err
+}
+
+// lastEventEnd returns the length of b up to the end of its last complete
+// server-sent event (its blank line), 0 if none ended in b.
+func lastEventEnd(b []byte) int {
+	for i := len(b) - 1; i > 0; i-- {
+		if b[i] != '\n' {
+			continue
+		}
+		// A blank line: "\n\n" or "\n\r\n".
+		if b[i-1] == '\n' || (b[i-1] == '\r' && i >= 2 && b[i-2] == '\n') {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // Close settles the call. ReverseProxy closes the body when the copy ends,
@@ -202,11 +262,29 @@ func (m *meteredBody) Close() error {
 	switch {
 	case m.status >= 400:
 		outcome = "upstream_error"
+	case m.cut:
+		outcome = "stream_cut"
 	case !m.eof:
 		outcome = "client_abort"
 	}
-	m.g.settle(m.c, m.status, u, outcome)
+	charged := u
+	if m.streamed && (outcome == "client_abort" || outcome == "stream_cut") {
+		charged = deliveredUsage(u, m.meter.Deltas(), m.c.inputEstimate)
+	}
+	m.g.settle(m.c, m.status, charged, outcome)
 	return err
+}
+
+// deliveredUsage is what a stream that ended early is charged: its input
+// (the upstream's count if it sent one, else the estimate) and one output
+// token per content event delivered, or the upstream's output count if it
+// is larger. Providers stream about one token per event.
+func deliveredUsage(u provider.Usage, deltas, inputEstimate int64) provider.Usage {
+	in := inputEstimate
+	if u.Known {
+		in = u.InputTokens
+	}
+	return provider.Usage{InputTokens: in, OutputTokens: max(u.OutputTokens, deltas), Known: true}
 }
 
 // proxyError answers a failed upstream call: no connection, a timeout
@@ -236,16 +314,38 @@ func isTimeout(err error) bool {
 }
 
 // settle ends a call once: the reservation is settled with the real usage
-// and the usage event recorded.
+// (or, for a stream that ended early, what it delivered), the usage
+// event recorded, and the usage counted for reports.
 func (g *Gateway) settle(c *call, status int, u provider.Usage, outcome string) {
 	c.once.Do(func() {
 		ctx := context.Background()
 		c.res.Settle(ctx, u)
+		g.countUsage(c, u)
+		// Tokens of a stream that ended early are the gateway's count of
+		// what it delivered, not the upstream's: recorded as not known.
+		known := u.Known && outcome != "client_abort" && outcome != "stream_cut"
 		e := audit.Usage{RequestID: c.requestID, KeyID: string(c.key.ID), Status: status,
-			InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, UsageKnown: u.Known,
+			InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, UsageKnown: known,
 			Latency: g.now().Sub(c.start), Outcome: outcome}
 		if err := g.auditor.Usage(ctx, e); err != nil {
 			g.logger.Error("record usage event", logRequestID, c.requestID, logErr, err)
 		}
 	})
+}
+
+// countUsage adds a finished call to the usage reports: one request, and
+// its tokens and cost when they are known.
+func (g *Gateway) countUsage(c *call, u provider.Usage) {
+	if g.usage == nil {
+		return
+	}
+	rec := usage.Record{Hour: g.now(), Key: c.key.ID, Principal: c.principal.ID, Team: c.principal.Team,
+		Feature: c.feature, Model: c.model, Requests: 1}
+	if u.Known {
+		rec.InputTokens, rec.OutputTokens = u.InputTokens, u.OutputTokens
+		if p, ok := g.price(c.model); ok {
+			rec.Cost = p.Cost(u.InputTokens, u.OutputTokens)
+		}
+	}
+	g.usage.Add(rec)
 }

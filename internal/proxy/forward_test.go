@@ -281,7 +281,7 @@ func TestStreamFlushes(t *testing.T) {
 	gate := make(chan struct{})
 	e.up.setHandler(streamHandler(openAIStream, gate, nil))
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url("/v1/chat/completions"),
-		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[]}`))
+		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url("/v1/chat/completions"),
-		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[]}`))
+		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +460,7 @@ func TestRefusedBeforeForward(t *testing.T) {
 			status: 429, reason: "rate_limited", retryAfter: "2"},
 		{name: "BudgetExceeded", limitErr: fmt.Errorf("reserve: %w", &limitError{reason: "budget_exceeded", after: time.Hour}),
 			status: 429, reason: "budget_exceeded", retryAfter: "3600"},
-		{name: "LimiterDown", limitErr: fmt.Errorf("redis: connection refused"), status: 503, reason: "limiter_unavailable"},
+		{name: "LimiterDown", limitErr: fmt.Errorf("redis: connection refused"), status: 503, reason: "limiter_unavailable", retryAfter: "1"},
 		{name: "KeyStoreDown", storeDown: true, status: 503, reason: "key_store_unavailable"},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ import (
 	"github.com/scopegate/scopegate/internal/config"
 	"github.com/scopegate/scopegate/internal/policy"
 	"github.com/scopegate/scopegate/internal/provider"
+	"github.com/scopegate/scopegate/internal/usage"
 )
 
 // Log attribute keys.
@@ -61,7 +62,15 @@ type Config struct {
 	// AuditTimeout bounds the wait for the authz event to be durable
 	// (default 5s); past it the request is refused with 503.
 	AuditTimeout time.Duration
-	Now          func() time.Time
+	// Usage, if set, counts every finished call for usage reports.
+	Usage UsageRecorder
+	Now   func() time.Time
+}
+
+// UsageRecorder counts finished calls for reports; *usage.Recorder is one.
+// Add must not block.
+type UsageRecorder interface {
+	Add(r usage.Record)
 }
 
 // Gateway is the data plane's http.Handler.
@@ -74,6 +83,9 @@ type Gateway struct {
 	maxBody      int64
 	privacy      audit.Privacy
 	auditTimeout time.Duration
+	usage        UsageRecorder
+	prices       map[string]Price
+	cutStreams   bool
 	now          func() time.Time
 	table        *table
 	mux          *http.ServeMux
@@ -82,7 +94,8 @@ type Gateway struct {
 // New builds the Gateway: its route table, policy features and upstreams.
 func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{logger: cfg.Logger, verifier: cfg.Verifier, used: cfg.Used, auditor: cfg.Auditor,
-		limiter: cfg.Limiter, maxBody: cfg.Config.Proxy.MaxBodyBytes, privacy: cfg.Privacy, auditTimeout: cfg.AuditTimeout, now: cfg.Now}
+		limiter: cfg.Limiter, maxBody: cfg.Config.Proxy.MaxBodyBytes, privacy: cfg.Privacy, auditTimeout: cfg.AuditTimeout,
+		usage: cfg.Usage, prices: PricesOf(cfg.Config), cutStreams: cfg.Config.Limits.CutStreams, now: cfg.Now}
 	if g.logger == nil {
 		g.logger = slog.New(slog.DiscardHandler)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/audit"
 	"github.com/scopegate/scopegate/internal/provider"
+	"github.com/scopegate/scopegate/internal/ratelimit"
 )
 
 // Auditor records decisions. Authz must make the event durable before it
@@ -28,6 +29,9 @@ type LimitRequest struct {
 	// the request's own cap (0 when it gave none).
 	InputTokens     int64
 	MaxOutputTokens int64
+	// RequestID is the gateway's id of the request, which holds its
+	// concurrency slots until the reservation is settled.
+	RequestID string
 }
 
 // Limiter reserves a request's cost before it is forwarded and settles it
@@ -42,6 +46,12 @@ type Reservation interface {
 	// Settle replaces the reservation with the real usage. It is called
 	// exactly once, also for failed and aborted calls.
 	Settle(ctx context.Context, u provider.Usage)
+	// Quotas returns the state of the request's limits after the
+	// reservation, for the response's limit headers; nil when none.
+	Quotas() []ratelimit.Quota
+	// OutputTokens returns the output tokens reserved, 0 when no limit
+	// counts tokens.
+	OutputTokens() int64
 }
 
 // LimitExceeded is implemented by the errors a Limiter returns for a
@@ -64,3 +74,5 @@ func (noLimits) Reserve(context.Context, LimitRequest) (Reservation, error) {
 type noReservation struct{}
 
 func (noReservation) Settle(context.Context, provider.Usage) {}
+func (noReservation) Quotas() []ratelimit.Quota              { return nil }
+func (noReservation) OutputTokens() int64                    { return 0 }

@@ -17,7 +17,8 @@ import (
 // refuses with budget_exceeded.
 func TestStoreLimiter(t *testing.T) {
 	var env *testEnv
-	lim := proxy.NewStoreLimiter(ratelimit.NewMemory(func() time.Time { return env.clock.Now() }), 100, func() time.Time { return env.clock.Now() }, nil)
+	now := func() time.Time { return env.clock.Now() }
+	lim := proxy.NewStoreLimiter(proxy.LimiterConfig{Store: ratelimit.NewMemory(now), DefaultOutput: 100, Now: now})
 	env = newTestEnv(t, envOptions{limiter: lim})
 	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":10}`
 

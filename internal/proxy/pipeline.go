@@ -3,7 +3,9 @@ package proxy
 import (
 	"context"
 	"errors"
+	"github.com/scopegate/scopegate/internal/ratelimit"
 	"net/http"
+	"time"
 
 	"github.com/scopegate/scopegate/internal/policy"
 	"github.com/scopegate/scopegate/internal/provider"
@@ -13,18 +15,13 @@ import (
 // and hands the canonical request to the granting feature's upstream.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, rt *route, p *parsed, d policy.Decision) *gateError {
 	up := rt.upstreams[d.Feature]
-	lr := LimitRequest{Key: &req.verified.Key, Principal: &req.verified.Principal, Feature: d.Feature, Resource: d.Resource}
+	lr := LimitRequest{Key: &req.verified.Key, Principal: &req.verified.Principal, Feature: d.Feature, Resource: d.Resource, RequestID: req.id}
 	if p.req != nil {
 		lr.InputTokens, lr.MaxOutputTokens = p.req.InputTokens, p.req.MaxOutputTokens
 	}
 	res, err := g.limiter.Reserve(r.Context(), lr)
 	if err != nil {
-		if le, ok := errors.AsType[LimitExceeded](err); ok {
-			reason, after := le.LimitExceeded()
-			return &gateError{status: http.StatusTooManyRequests, reason: reason, msg: le.Error(), retryAfter: after}
-		}
-		return &gateError{status: http.StatusServiceUnavailable, reason: "limiter_unavailable",
-			msg: "the gateway cannot check limits right now; try again shortly", err: err}
+		return limitError(err)
 	}
 	actx, cancel := context.WithTimeout(r.Context(), g.auditTimeout)
 	err = g.auditor.Authz(actx, g.authzEvent(req, "allow", string(policy.ReasonAllowed), 0, ""))
@@ -52,7 +49,29 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, 
 	}
 	target := rt.upstreamURL(up, pathValue)
 	c := &call{requestID: req.id, key: &req.verified.Key, rt: rt, feature: d.Feature, body: body,
-		start: req.start, res: res, target: &urlTarget{scheme: target.Scheme, host: target.Host, path: target.Path}}
+		start: req.start, res: res, target: &urlTarget{scheme: target.Scheme, host: target.Host, path: target.Path},
+		principal: &req.verified.Principal, model: d.Resource}
+	if p.req != nil {
+		c.inputEstimate, c.stripUsage = p.req.InputTokens, p.req.InjectsStreamUsage()
+	}
 	up.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
 	return nil
+}
+
+// limitError maps a Limiter's error to its refusal: 429 for a limit that
+// refused, 503 for a limit that cannot be checked (fail closed).
+func limitError(err error) *gateError {
+	if le, ok := errors.AsType[LimitExceeded](err); ok {
+		reason, after := le.LimitExceeded()
+		e := &gateError{status: http.StatusTooManyRequests, reason: reason, msg: le.Error(), retryAfter: after}
+		if ee, ok := errors.AsType[*ratelimit.ExceededError](err); ok {
+			e.refusedBy = ee
+		}
+		return e
+	}
+	if ue, ok := errors.AsType[*UnpricedError](err); ok {
+		return &gateError{status: http.StatusServiceUnavailable, reason: "limit_unpriced", msg: ue.Error(), err: err}
+	}
+	return &gateError{status: http.StatusServiceUnavailable, reason: "limiter_unavailable",
+		msg: "the gateway cannot check limits right now; try again shortly", retryAfter: time.Second, err: err}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/scopegate/scopegate/internal/config"
 	"github.com/scopegate/scopegate/internal/provider"
 	"github.com/scopegate/scopegate/internal/proxy"
+	"github.com/scopegate/scopegate/internal/ratelimit"
 	"github.com/scopegate/scopegate/internal/scope"
 )
 
@@ -116,13 +117,16 @@ type envOptions struct {
 	quiet bool
 	// privacy is how events record clients and principals.
 	privacy audit.Privacy
+	// config is YAML appended to testConfig: top-level sections it does
+	// not have, such as limits or prices.
+	config string
 }
 
 func newTestEnv(tb testing.TB, opts envOptions) *testEnv {
 	tb.Helper()
 	up := newFakeUpstream(tb, opts.quiet)
 	dead := deadAddr(tb)
-	yaml := strings.NewReplacer("{{UP}}", up.srv.URL, "{{DEAD}}", "http://"+dead).Replace(testConfig)
+	yaml := strings.NewReplacer("{{UP}}", up.srv.URL, "{{DEAD}}", "http://"+dead).Replace(testConfig + opts.config)
 	env := map[string]string{"OPENAI_KEY": openAISecret, "ANTHROPIC_KEY": anthropicSecret}
 	cfg, err := config.Parse([]byte(yaml), func(k string) string { return env[k] })
 	if err != nil {
@@ -616,6 +620,9 @@ type fakeReservation struct {
 	mu      sync.Mutex
 	usage   provider.Usage
 }
+
+func (r *fakeReservation) Quotas() []ratelimit.Quota { return nil }
+func (r *fakeReservation) OutputTokens() int64       { return 0 }
 
 func (r *fakeReservation) Settle(_ context.Context, u provider.Usage) {
 	r.settles.Add(1)

@@ -4,8 +4,9 @@
 // A call is admitted by [Store.Take], which checks every [Limit] of a
 // [Request] and takes the request's worst case from all of them at once, or
 // from none; after the call, [Store.Settle] corrects the token and cost
-// counters to the real usage and gives back the concurrency slot. The
-// semantics below are those of every Store: the in-memory one here
+// counters to the real usage and gives back the concurrency slot. Both
+// report a [Quota] per limit: what is left, and when it is whole again.
+// The semantics below are those of every Store: the in-memory one here
 // ([NewMemory]) and the Redis one, which must implement them exactly. The
 // conformance suite in [ratelimittest] checks them.
 //
@@ -63,13 +64,25 @@
 // reservation) is dropped: the ended window is closed, and a refund must not
 // lend the new window capacity it never had.
 //
-// # Concurrency: a counter
+// # Concurrency: a set of leases
 //
-// [Concurrent] counts requests in flight. Take adds one if the count is below
-// Max; Settle removes one (never below zero). A refused request gets a
-// RetryAfter of one second ([ConcurrentRetryAfter]): when a slot frees cannot
-// be known in advance. A call whose settlement is lost holds its slot; the
-// caller must settle every granted request exactly once.
+// [Concurrent] counts requests in flight as leases, one per Request.ID,
+// each with an expiry. Take first drops the leases whose expiry has passed
+// (a lease is live while now < expiry), admits the request if fewer than
+// Max are left, and adds the lease (ID, now + Request.Lease); the lease
+// defaults to [DefaultLease], an hour. Settle drops the lease of
+// Settlement.ID; settling an ID that holds no lease (settled already, never
+// granted, expired) changes nothing, so settlements may be retried. A
+// refused request gets a RetryAfter of one second ([ConcurrentRetryAfter]):
+// when a slot frees cannot be known in advance.
+//
+// Leases rather than a counter because a gateway replica that crashes
+// never settles its calls: with a counter their slots would be held
+// forever, with leases they free when the leases end. The caller should
+// still settle every granted request exactly once, so that slots free
+// when the call ends rather than an hour later. Take with the ID of a live
+// lease renews it, and needs a free slot like any other Take; IDs are
+// unique per call, so this only happens to a caller that reuses them.
 //
 // # All or nothing
 //
@@ -80,15 +93,46 @@
 // "rate_limited" for per-minute and concurrency limits and "budget_exceeded"
 // for day and month budgets.
 //
+// # Quotas
+//
+// A granted Take, and every Settle, return one [Quota] per limit, in the
+// order of the limits. Remaining is what the limit would still admit at
+// that time: for a per-minute limit ⌊(1min − (TAT − now))·Max/1min⌋, which
+// is exactly the largest cost a Take would pass; for a budget Max − used;
+// for concurrency Max − live leases; never negative. Reset is how long
+// until the limit is whole again: TAT − now, the time to the end of the
+// budget's window, or 0 for concurrency. A budget's Max − Remaining is
+// what it has used in its window, which is what threshold alerts read.
+// [Grant.At] is the time the Take was decided at: Request.Now, or the
+// store's clock when Now is zero (for Redis the server's, so that every
+// gateway replica decides by one clock); it is the Taken of the
+// settlement.
+//
+// # Time and numbers
+//
+// Stores compute in whole microseconds ([Resolution]): Request.Now,
+// Settlement.Now and Taken are read with [time.Time.UnixMicro], and TATs,
+// emission intervals, windows and leases are microseconds. The Redis
+// store's script does its arithmetic in Lua, whose numbers are doubles,
+// exact for integers up to 2⁵³; a microsecond timestamp needs 51 bits
+// today. So both stores use microseconds and bound every count, cost,
+// interval and time at [MaxUnits] (2⁵², about 4.5·10¹⁵, the year 2112 as
+// a time), where the sum of two is still exact, and give the same answers
+// to the microsecond and the unit. A budget's Max above MaxUnits acts as
+// MaxUnits. The arithmetic that needs more than 53 bits, the emission
+// interval ⌈c·1min/Max⌉ ([Limit.Interval]) and the per-minute Remaining
+// ([Limit.RateQuota]), and the calendar windows ([Kind.Window]) are
+// computed in Go, in this package, for both stores.
+//
 // # Memory
 //
 // The in-memory store keeps, per scope in use, one entry for each kind
-// (about 250 bytes). A counter is idle when it is equivalent to a fresh
-// one: a GCRA counter whose TAT has passed, a budget whose window has ended
-// or is at zero, a concurrency counter at zero; a scope is idle when all its
-// counters are. Idle scopes are evicted by a sweep that runs once the
+// (about 350 bytes, and 50 more per lease). A counter is idle when it is
+// equivalent to a fresh one: a GCRA counter whose TAT has passed, a budget
+// whose window has ended or is at zero, a concurrency counter without a
+// live lease; a scope is idle when all its counters are. Idle scopes are evicted by a sweep that runs once the
 // operations since the last one reach the number of scopes held (at least
 // 1024), so its cost is amortised O(1) per operation and memory is bounded
 // by the scopes active in the last minute, day or month, not by every key
-// ever seen. A scope with calls in flight is never evicted.
+// ever seen. A scope with calls in flight (live leases) is never evicted.
 package ratelimit

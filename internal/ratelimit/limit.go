@@ -65,13 +65,10 @@ func (k Kind) Reason() string {
 	return "rate_limited"
 }
 
-// countsTokens reports whether Settle moves a limit of kind k by the token
-// delta; countsCost, by the cost delta.
+// countsTokens reports whether a limit of kind k counts tokens.
 func (k Kind) countsTokens() bool {
 	return k == TokensPerMinute || k == TokensPerDay || k == TokensPerMonth
 }
-
-func (k Kind) countsCost() bool { return k == CostPerDay || k == CostPerMonth }
 
 // Limit is one limit of one scope: at most Max of Kind.
 type Limit struct {
@@ -101,6 +98,8 @@ func AppendLimits(dst []Limit, scope string, l apikey.Limits) []Limit {
 		{Concurrent, l.Concurrent},
 		{TokensPerDay, l.TokensPerDay},
 		{TokensPerMonth, l.TokensPerMonth},
+		{CostPerDay, int64(l.CostPerDay)},
+		{CostPerMonth, int64(l.CostPerMonth)},
 	} {
 		if c.max > 0 {
 			dst = append(dst, Limit{Kind: c.kind, Scope: scope, Max: c.max})
@@ -108,6 +107,12 @@ func AppendLimits(dst []Limit, scope string, l apikey.Limits) []Limit {
 	}
 	return dst
 }
+
+// DefaultLease is how long a concurrency slot is held at most when a
+// Request sets no Lease: longer than any call the gateway lets run, so it
+// only ever frees the slots of calls whose settlement was lost (a gateway
+// replica that crashed).
+const DefaultLease = time.Hour
 
 // Request is what [Store.Take] checks and takes.
 type Request struct {
@@ -120,14 +125,23 @@ type Request struct {
 	Cost   int64
 	// Now is the time of the decision; zero means the store's clock.
 	Now time.Time
+	// ID identifies the call, unique per Take: a concurrency slot is a
+	// lease held by this ID until the Settlement with the same ID. It is
+	// required when Limits has a Concurrent limit.
+	ID string
+	// Lease is how long a concurrency slot is held at most if it is never
+	// settled, counted in whole microseconds rounded up; zero means
+	// DefaultLease. It is not negative.
+	Lease time.Duration
 }
 
 // Settlement is what [Store.Settle] applies after a granted Take.
 type Settlement struct {
 	// Limits are the Limits of the granted Request.
 	Limits []Limit
-	// Taken is the Now of the granted Request: it names the day and month
-	// windows the reservation was charged to. Zero means those of Now.
+	// Taken is the Grant.At of the granted Take: it names the day and
+	// month windows the reservation was charged to. Zero means those of
+	// Now.
 	Taken time.Time
 	// Tokens and Cost are used minus reserved: negative to give back an
 	// unused reservation, positive to charge overspend.
@@ -135,19 +149,40 @@ type Settlement struct {
 	Cost   int64
 	// Now is the time of the settlement; zero means the store's clock.
 	Now time.Time
+	// ID is the Request.ID of the granted Take, whose concurrency leases
+	// are dropped. It is required when Limits has a Concurrent limit.
+	ID string
 }
 
 // ErrInvalid is wrapped by the errors a Store returns for a malformed
 // Request or Settlement; it is a caller's bug, not a refusal.
 var ErrInvalid = errors.New("invalid limit request")
 
-// validate checks limits, the costs tokens and cost (which must not be
-// negative when nonNegative is set), and that no two limits share Kind and
-// Scope.
-func validate(limits []Limit, tokens, cost int64, nonNegative bool) error {
-	if nonNegative && (tokens < 0 || cost < 0) {
-		return fmt.Errorf("%w: negative tokens %d or cost %d", ErrInvalid, tokens, cost)
+// Validate returns an error wrapping ErrInvalid if r is malformed: a limit
+// of unknown kind, not positive Max, or a scope that is neither a key's nor
+// a principal's; two limits of the same Kind and Scope; negative Tokens,
+// Cost or Lease; or a Concurrent limit without an ID. Every Store checks
+// it first, so that all refuse the same requests.
+func (r Request) Validate() error {
+	if r.Tokens < 0 || r.Cost < 0 {
+		return fmt.Errorf("%w: negative tokens %d or cost %d", ErrInvalid, r.Tokens, r.Cost)
 	}
+	if r.Lease < 0 {
+		return fmt.Errorf("%w: negative lease %v", ErrInvalid, r.Lease)
+	}
+	return validate(r.Limits, r.ID)
+}
+
+// Validate returns an error wrapping ErrInvalid if s is malformed: its
+// limits as for [Request.Validate], or a Concurrent limit without an ID.
+// Tokens and Cost may be negative.
+func (s Settlement) Validate() error {
+	return validate(s.Limits, s.ID)
+}
+
+// validate checks limits, that no two share Kind and Scope, and that id is
+// set if one is Concurrent.
+func validate(limits []Limit, id string) error {
 	for i, l := range limits {
 		switch {
 		case !l.Kind.Valid():
@@ -156,6 +191,8 @@ func validate(limits []Limit, tokens, cost int64, nonNegative bool) error {
 			return fmt.Errorf("%w: %s %s max %d is not positive", ErrInvalid, l.Scope, l.Kind, l.Max)
 		case !strings.HasPrefix(l.Scope, "key:") && !strings.HasPrefix(l.Scope, "principal:"):
 			return fmt.Errorf("%w: scope %q names neither a key nor a principal", ErrInvalid, l.Scope)
+		case l.Kind == Concurrent && id == "":
+			return fmt.Errorf("%w: %s %s needs a request ID to hold its slot", ErrInvalid, l.Scope, l.Kind)
 		}
 		for _, m := range limits[:i] {
 			if m.Kind == l.Kind && m.Scope == l.Scope {
@@ -166,9 +203,11 @@ func validate(limits []Limit, tokens, cost int64, nonNegative bool) error {
 	return nil
 }
 
-// cost returns what a request of tokens and cost takes from a limit of
-// kind k.
-func (k Kind) cost(tokens, cost int64) int64 {
+// Units returns how many units a request of tokens and cost (in
+// micro-dollars) counts against a limit of kind k: 1 for requests and
+// concurrency, tokens for token limits, cost for cost limits. Applied to a
+// Settlement's Tokens and Cost it gives the delta of a token or cost limit.
+func (k Kind) Units(tokens, cost int64) int64 {
 	switch {
 	case k == RequestsPerMinute || k == Concurrent:
 		return 1

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"math"
 	"sync"
 	"time"
 )
@@ -28,12 +27,14 @@ var _ Store = (*Memory)(nil)
 type counters [len(kinds)]entry
 
 // entry is the state of one counter. A GCRA counter uses tat; a budget,
-// used, start and end; a concurrency counter, used. Times are Unix
-// nanoseconds.
+// used, start and end; a concurrency counter, leases. Times are in
+// Resolution since the Unix epoch, as in the Redis store.
 type entry struct {
-	tat        int64
+	tat        int64 // 0 when at or before now: the same as a fresh counter
 	used       int64
 	start, end int64
+	leases     map[string]int64 // request ID → lease expiry
+	soonest    int64            // no lease expires before it
 }
 
 // NewMemory returns an empty in-memory Store whose clock, for requests
@@ -43,11 +44,12 @@ func NewMemory(now func() time.Time) *Memory {
 }
 
 // Take implements [Store.Take].
-func (m *Memory) Take(_ context.Context, r Request) error {
-	if err := validate(r.Limits, r.Tokens, r.Cost, true); err != nil {
-		return err
+func (m *Memory) Take(_ context.Context, r Request) (Grant, error) {
+	if err := r.Validate(); err != nil {
+		return Grant{}, err
 	}
-	now := m.timeOr(r.Now)
+	at := m.timeOr(r.Now)
+	now := at.UnixMicro()
 	var buf [16]*entry // room for a key's and a principal's limits without allocating
 	es := buf[:0]
 
@@ -59,63 +61,63 @@ func (m *Memory) Take(_ context.Context, r Request) error {
 		cs = m.counters(l.Scope, r.Limits[:i], cs)
 		e := &cs[l.Kind.index()]
 		es = append(es, e)
-		if wait := e.check(l, l.Kind.cost(r.Tokens, r.Cost), now); wait > 0 &&
+		if wait := e.check(l, l.Kind.Units(r.Tokens, r.Cost), now); wait > 0 &&
 			(refused == nil || wait > refused.RetryAfter) {
 			refused = &ExceededError{Limit: l, RetryAfter: wait}
 		}
 	}
 	if refused != nil {
 		m.maybeSweep(now)
-		return refused
+		return Grant{}, refused
 	}
+	g := Grant{At: at, Quotas: make([]Quota, len(r.Limits))}
 	for i, l := range r.Limits {
-		es[i].take(l, l.Kind.cost(r.Tokens, r.Cost), now)
+		es[i].take(l, l.Kind.Units(r.Tokens, r.Cost), now, r.ID, now+r.LeaseTerm())
+		g.Quotas[i] = es[i].quota(l, now)
 	}
-	m.maybeSweep(now)
-	return nil
+	m.maybeSweep(now) // after the take: a sweep may drop the entries in es
+	return g, nil
 }
 
 // Settle implements [Store.Settle].
-func (m *Memory) Settle(_ context.Context, s Settlement) error {
-	if err := validate(s.Limits, s.Tokens, s.Cost, false); err != nil {
-		return err
+func (m *Memory) Settle(_ context.Context, s Settlement) ([]Quota, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
 	}
-	now := m.timeOr(s.Now)
+	now := m.timeOr(s.Now).UnixMicro()
 	taken := now
 	if !s.Taken.IsZero() {
-		taken = s.Taken.UnixNano()
+		taken = s.Taken.UnixMicro()
 	}
+	qs := make([]Quota, len(s.Limits))
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var cs *counters
 	for i, l := range s.Limits {
 		cs = m.counters(l.Scope, s.Limits[:i], cs)
-		var delta int64
-		switch {
-		case l.Kind.countsTokens():
-			delta = s.Tokens
-		case l.Kind.countsCost():
-			delta = s.Cost
-		}
-		cs[l.Kind.index()].settle(l, delta, taken, now)
+		e := &cs[l.Kind.index()]
+		e.settle(l, l.Kind.Units(s.Tokens, s.Cost), taken, now, s.ID)
+		qs[i] = e.quota(l, now)
 	}
 	m.maybeSweep(now)
-	return nil
+	return qs, nil
 }
 
 // Len returns the number of scopes whose counters are held, idle ones not
-// yet evicted included. Each takes about 250 bytes.
+// yet evicted included. Each takes about 350 bytes, and 50 more per live
+// lease.
 func (m *Memory) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.scopes)
 }
 
-func (m *Memory) timeOr(t time.Time) int64 {
+// timeOr returns t, or the store's clock if t is zero.
+func (m *Memory) timeOr(t time.Time) time.Time {
 	if t.IsZero() {
-		t = m.now()
+		return m.now()
 	}
-	return t.UnixNano()
+	return t
 }
 
 // counters returns the counters of scope, creating them; prev are the
@@ -166,7 +168,12 @@ func (cs *counters) idle(now int64) bool {
 func (e *entry) idle(k Kind, now int64) bool {
 	switch {
 	case k == Concurrent:
-		return e.used == 0
+		for _, exp := range e.leases {
+			if exp > now {
+				return false
+			}
+		}
+		return true
 	case k.isBudget():
 		return e.used == 0 || now >= e.end
 	default:
@@ -175,70 +182,119 @@ func (e *entry) idle(k Kind, now int64) bool {
 }
 
 // check returns 0 if a cost of c may be taken from e, a counter of l, at
-// now, and otherwise how long to wait (positive).
+// now, and otherwise how long to wait (positive). It drops the expired
+// leases of a concurrency counter, which changes no answer.
 func (e *entry) check(l Limit, c int64, now int64) time.Duration {
 	switch {
 	case l.Kind == Concurrent:
-		if e.used >= l.Max {
+		e.dropExpired(now)
+		if int64(len(e.leases)) >= l.Max {
 			return ConcurrentRetryAfter
 		}
 	case l.Kind.isBudget():
 		used, end := e.used, e.end
 		if now >= end {
-			_, end = budgetWindow(time.Unix(0, now), l.Kind.isMonthly())
+			_, end = l.Kind.window(now)
 			used = 0
 		}
-		if c > l.Max-used {
-			return time.Duration(end - now)
+		if c > min(l.Max, MaxUnits)-used {
+			return time.Duration(end-now) * Resolution
 		}
 	default:
-		if c > l.Max {
+		iv := l.Interval(c)
+		if iv > gcraWindow { // c > l.Max: it would never pass
 			return time.Minute
 		}
-		tat := addSat(max(e.tat, now), interval(c, l.Max, true))
-		if over := tat - now - gcraWindow; over > 0 {
-			return time.Duration(over)
+		if over := min(max(e.tat, now)+iv, MaxUnits) - now - gcraWindow; over > 0 {
+			return time.Duration(over) * Resolution
 		}
 	}
 	return 0
 }
 
 // take takes a cost of c from e, a counter of l, at now; check allowed it.
-func (e *entry) take(l Limit, c int64, now int64) {
+// A concurrency slot is a lease of id until expiry.
+func (e *entry) take(l Limit, c int64, now int64, id string, expiry int64) {
 	switch {
 	case l.Kind == Concurrent:
-		e.used++
+		if e.leases == nil {
+			e.leases = make(map[string]int64)
+		}
+		if len(e.leases) == 0 || expiry < e.soonest {
+			e.soonest = expiry
+		}
+		e.leases[id] = expiry
 	case l.Kind.isBudget():
 		e.roll(l.Kind, now)
 		e.used += c
 	default:
-		e.tat = addSat(max(e.tat, now), interval(c, l.Max, true))
+		e.setTAT(min(max(e.tat, now)+l.Interval(c), MaxUnits), now)
 	}
 }
 
-// settle applies delta, taken at taken, to e, a counter of l, at now.
-func (e *entry) settle(l Limit, delta int64, taken, now int64) {
-	delta = max(delta, -math.MaxInt64) // so that -delta does not overflow
+// settle applies delta, taken at taken, to e, a counter of l, at now, and
+// drops the lease of id.
+func (e *entry) settle(l Limit, delta int64, taken, now int64, id string) {
 	switch {
 	case l.Kind == Concurrent:
-		if e.used > 0 {
-			e.used--
-		}
+		delete(e.leases, id)
+		e.dropExpired(now)
 	case l.Kind.isBudget():
 		e.roll(l.Kind, now)
+		delta = min(max(delta, -MaxUnits), MaxUnits) // so the sum cannot overflow
 		if delta >= 0 {
-			e.used = addSat(e.used, delta)
+			e.used = min(e.used+delta, MaxUnits)
 		} else if e.start <= taken && taken < e.end {
 			e.used = max(0, e.used+delta)
 		} // else: a refund for a window that has ended is dropped
 	case l.Kind == TokensPerMinute:
-		if delta >= 0 {
-			e.tat = addSat(max(e.tat, now), interval(delta, l.Max, true))
-		} else if back := interval(-delta, l.Max, false); back >= e.tat-now {
-			e.tat = now
-		} else {
-			e.tat -= back
+		switch shift := l.Interval(delta); {
+		case shift >= 0:
+			e.setTAT(min(max(e.tat, now)+shift, MaxUnits), now)
+		case -shift >= e.tat-now:
+			e.setTAT(now, now)
+		default:
+			e.setTAT(e.tat+shift, now)
 		}
+	}
+}
+
+// setTAT sets e's TAT to tat at now, as 0 if it has passed: an idle
+// counter is stored as a fresh one, as the Redis store deletes its key, so
+// that both answer the same even to a request whose Now is earlier.
+func (e *entry) setTAT(tat, now int64) {
+	if tat <= now {
+		tat = 0
+	}
+	e.tat = tat
+}
+
+// dropExpired drops the leases of e that have expired at now. It looks
+// at them only once one may have expired, so that a Take or Settle costs
+// O(1) however many calls are in flight.
+func (e *entry) dropExpired(now int64) {
+	if now < e.soonest || len(e.leases) == 0 {
+		return
+	}
+	e.soonest = MaxUnits
+	for id, exp := range e.leases {
+		if exp <= now {
+			delete(e.leases, id)
+		} else {
+			e.soonest = min(e.soonest, exp)
+		}
+	}
+}
+
+// quota returns the quota of e, a counter of l, at now.
+func (e *entry) quota(l Limit, now int64) Quota {
+	switch {
+	case l.Kind == Concurrent:
+		return l.ConcurrentQuota(int64(len(e.leases)))
+	case l.Kind.isBudget():
+		return l.BudgetQuota(e.used, e.end, now)
+	default:
+		return l.RateQuota(e.tat, now)
 	}
 }
 
@@ -247,7 +303,7 @@ func (e *entry) settle(l Limit, delta int64, taken, now int64) {
 // back stays in the current window rather than reopen an old one.
 func (e *entry) roll(k Kind, now int64) {
 	if now >= e.end {
-		e.start, e.end = budgetWindow(time.Unix(0, now), k.isMonthly())
+		e.start, e.end = k.window(now)
 		e.used = 0
 	}
 }

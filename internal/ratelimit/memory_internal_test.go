@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -14,21 +15,21 @@ func TestMemoryEvicts(t *testing.T) {
 	const keys = 3 * minSweep
 	for i := range keys {
 		r := Request{Limits: []Limit{{Kind: RequestsPerMinute, Scope: "key:k" + strconv.Itoa(i), Max: 10}}, Now: base}
-		if err := m.Take(t.Context(), r); err != nil {
+		if _, err := m.Take(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	busy := Request{Limits: []Limit{
 		{Kind: Concurrent, Scope: KeyScope("busy"), Max: 10},
 		{Kind: TokensPerMonth, Scope: KeyScope("busy"), Max: 10},
-	}, Tokens: 5}
+	}, Tokens: 5, ID: "busy-1"}
 	later := base.Add(time.Hour)
 	busy.Now = later
-	if err := m.Take(t.Context(), busy); err != nil {
+	if _, err := m.Take(t.Context(), busy); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 * keys {
-		if err := m.Take(t.Context(), Request{Now: later}); err != nil {
+		if _, err := m.Take(t.Context(), Request{Now: later}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -36,11 +37,35 @@ func TestMemoryEvicts(t *testing.T) {
 		t.Errorf("after an hour idle, Len() = %d, want 1 (the busy key)", got)
 	}
 	// The kept counters still count.
-	if err := m.Take(t.Context(), busy); err != nil {
+	busy.ID = "busy-2"
+	if _, err := m.Take(t.Context(), busy); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Take(t.Context(), busy); err == nil {
+	busy.ID = "busy-3"
+	if _, err := m.Take(t.Context(), busy); err == nil {
 		t.Error("month budget of 10 admitted 15 after a sweep")
+	}
+
+	// A scope whose only counter is a concurrency lease is kept while the
+	// lease lives and evicted once it has expired, settled or not.
+	lease := Request{Limits: []Limit{{Kind: Concurrent, Scope: KeyScope("lease"), Max: 1}}, Now: later, ID: "l1", Lease: time.Minute}
+	if _, err := m.Take(t.Context(), lease); err != nil {
+		t.Fatal(err)
+	}
+	sweep := func(at time.Time) {
+		for range 2 * keys {
+			if _, err := m.Take(t.Context(), Request{Now: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sweep(later.Add(59 * time.Second))
+	if got := m.Len(); got != 2 {
+		t.Errorf("with a live lease, Len() = %d, want 2", got)
+	}
+	sweep(later.Add(time.Minute))
+	if got := m.Len(); got != 1 {
+		t.Errorf("after the lease expired, Len() = %d, want 1", got)
 	}
 }
 
@@ -49,16 +74,25 @@ func TestMemoryClock(t *testing.T) {
 	now := time.Date(2026, 3, 14, 23, 59, 0, 0, time.UTC)
 	m := NewMemory(func() time.Time { return now })
 	r := Request{Limits: []Limit{{Kind: TokensPerDay, Scope: KeyScope("k"), Max: 10}}, Tokens: 10}
-	if err := m.Take(t.Context(), r); err != nil {
+	g, err := m.Take(t.Context(), r)
+	if err != nil {
 		t.Fatal(err)
 	}
-	err := m.Take(t.Context(), r)
-	if e, ok := err.(*ExceededError); !ok || e.RetryAfter != time.Minute {
+	if g.At != now {
+		t.Errorf("At = %v, want the clock's %v", g.At, now)
+	}
+	_, err = m.Take(t.Context(), r)
+	if e, ok := errors.AsType[*ExceededError](err); !ok || e.RetryAfter != time.Minute {
 		t.Fatalf("Take = %v, want a refusal for 1m", err)
 	}
 	now = now.Add(time.Minute)
-	if err := m.Take(t.Context(), r); err != nil {
+	if _, err := m.Take(t.Context(), r); err != nil {
 		t.Errorf("next day: %v", err)
+	}
+	// A refund settled without a Now or Taken is in the clock's window.
+	qs, err := m.Settle(t.Context(), Settlement{Limits: r.Limits, Tokens: -4})
+	if err != nil || qs[0].Remaining != 4 {
+		t.Errorf("Settle = %+v, %v; want 4 remaining", qs, err)
 	}
 }
 
@@ -100,42 +134,122 @@ func TestKindIndex(t *testing.T) {
 }
 
 func TestInterval(t *testing.T) {
+	const minute = int64(time.Minute / Resolution)
 	tests := []struct {
-		c, max int64
-		up     bool
-		want   int64
+		units, max int64
+		want       int64
 	}{
-		{1, 60, true, int64(time.Second)},
-		{1, 7, true, int64(time.Minute)/7 + 1},
-		{1, 7, false, int64(time.Minute) / 7},
-		{10_000_000, 10_000_000, true, int64(time.Minute)},
-		{1 << 62, 1, true, 1<<63 - 1},
+		{1, 60, int64(time.Second / Resolution)},
+		{1, 7, minute/7 + 1},   // rounded up
+		{-1, 7, -(minute / 7)}, // a refund, rounded toward zero
+		{0, 7, 0},
+		{10_000_000, 10_000_000, minute},
+		{7, 1 << 62, 1},        // less than one unit of Resolution
+		{-7, 1 << 62, 0},       // refunds nothing
+		{1 << 62, 1, MaxUnits}, // saturates
+		{-1 << 63, 1, -MaxUnits},
+		{1 << 40, 1 << 41, minute / 2},
 	}
 	for _, tt := range tests {
-		if got := interval(tt.c, tt.max, tt.up); got != tt.want {
-			t.Errorf("interval(%d, %d, %v) = %d, want %d", tt.c, tt.max, tt.up, got, tt.want)
+		l := Limit{Kind: TokensPerMinute, Scope: "key:k", Max: tt.max}
+		if got := l.Interval(tt.units); got != tt.want {
+			t.Errorf("Limit{Max: %d}.Interval(%d) = %d, want %d", tt.max, tt.units, got, tt.want)
 		}
 	}
 }
 
-func BenchmarkReserveSettle(b *testing.B) {
+func TestRateQuota(t *testing.T) {
+	const now = 1_000_000_000
+	tests := []struct {
+		max, tat  int64
+		remaining int64
+		reset     time.Duration
+	}{
+		{10, 0, 10, 0},                                         // fresh
+		{10, now - 1, 10, 0},                                   // passed
+		{10, now + 6_000_000, 9, 6 * time.Second},              // one taken
+		{10, now + 60_000_000, 0, time.Minute},                 // all taken
+		{10, now + 90_000_000, 0, 90 * time.Second},            // overspent
+		{1 << 62, now + 30_000_000, 1 << 61, 30 * time.Second}, // (1min−d)·Max overflows 64 bits
+		{7, now + 8_571_429, 5, 8_571_429 * time.Microsecond},
+	}
+	for _, tt := range tests {
+		l := Limit{Kind: TokensPerMinute, Scope: "key:k", Max: tt.max}
+		want := Quota{Limit: l, Remaining: tt.remaining, Reset: tt.reset}
+		if got := l.RateQuota(tt.tat, now); got != want {
+			t.Errorf("Limit{Max: %d}.RateQuota(now%+d, now) = %+v, want %+v", tt.max, tt.tat-now, got, want)
+		}
+	}
+}
+
+func TestBudgetQuota(t *testing.T) {
+	l := Limit{Kind: TokensPerDay, Scope: "key:k", Max: 1 << 60}
+	if got, want := l.BudgetQuota(1, 10, 4), (Quota{Limit: l, Remaining: MaxUnits - 1, Reset: 6 * time.Microsecond}); got != want {
+		t.Errorf("BudgetQuota over MaxUnits = %+v, want %+v", got, want)
+	}
+	l.Max = 5
+	if got, want := l.BudgetQuota(7, 10, 11), (Quota{Limit: l}); got != want {
+		t.Errorf("BudgetQuota overspent and ended = %+v, want %+v", got, want)
+	}
+}
+
+func TestWindow(t *testing.T) {
+	at := time.Date(2026, 3, 1, 3, 0, 0, 0, time.FixedZone("UTC+5", 5*3600)) // Feb 28 in UTC
+	tests := []struct {
+		kind       Kind
+		start, end time.Time
+		ok         bool
+	}{
+		{TokensPerDay, time.Date(2026, 2, 28, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), true},
+		{CostPerMonth, time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), true},
+		{TokensPerMinute, time.Time{}, time.Time{}, false},
+	}
+	for _, tt := range tests {
+		start, end, ok := tt.kind.Window(at)
+		if !start.Equal(tt.start) || !end.Equal(tt.end) || ok != tt.ok {
+			t.Errorf("%s.Window(%v) = %v, %v, %v; want %v, %v, %v", tt.kind, at, start, end, ok, tt.start, tt.end, tt.ok)
+		}
+	}
+}
+
+func TestLeaseTerm(t *testing.T) {
+	tests := []struct {
+		lease time.Duration
+		want  int64
+	}{
+		{0, int64(DefaultLease / Resolution)},
+		{time.Nanosecond, 1},
+		{1001 * time.Nanosecond, 2},
+		{time.Second, 1_000_000},
+		{1<<63 - 1, MaxUnits},
+	}
+	for _, tt := range tests {
+		if got := (Request{Lease: tt.lease}).LeaseTerm(); got != tt.want {
+			t.Errorf("Request{Lease: %v}.LeaseTerm() = %d, want %d", tt.lease, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkMemoryTakeSettle takes and settles a request under every kind
+// of limit of a key and its principal, as the gateway does per call.
+func BenchmarkMemoryTakeSettle(b *testing.B) {
 	base := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 	m := NewMemory(func() time.Time { return base })
 	var lims []Limit
 	for _, scope := range []string{KeyScope("k1"), PrincipalScope("p1")} {
-		for _, k := range []Kind{RequestsPerMinute, TokensPerMinute, Concurrent, TokensPerDay, TokensPerMonth, CostPerDay, CostPerMonth} {
-			lims = append(lims, Limit{Kind: k, Scope: scope, Max: 1 << 60})
+		for _, k := range kinds {
+			lims = append(lims, Limit{Kind: k, Scope: scope, Max: 1 << 50})
 		}
 	}
-	r := Request{Limits: lims, Tokens: 1000, Cost: 50, Now: base}
-	s := Settlement{Limits: lims, Taken: base, Tokens: -400, Cost: -20, Now: base}
+	r := Request{Limits: lims, Tokens: 1000, Cost: 50, Now: base, ID: "req-1"}
+	s := Settlement{Limits: lims, Taken: base, Tokens: -400, Cost: -20, Now: base, ID: "req-1"}
 	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := m.Take(ctx, r); err != nil {
+		if _, err := m.Take(ctx, r); err != nil {
 			b.Fatal(err)
 		}
-		if err := m.Settle(ctx, s); err != nil {
+		if _, err := m.Settle(ctx, s); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestMemory(t *testing.T) {
-	ratelimittest.Run(t, func(*testing.T) ratelimit.Store {
-		return ratelimit.NewMemory(time.Now)
+	ratelimittest.Run(t, func(_ *testing.T, now func() time.Time) ratelimit.Store {
+		return ratelimit.NewMemory(now)
 	})
 }

@@ -6,8 +6,9 @@
 // # What it checks
 //
 //   - every field of principals and keys round-trips: scope sets, client
-//     networks, limits, hashes, and times in UTC to the microsecond, with
-//     the zero time as zero;
+//     networks, limits (cost limits to the micro-dollar, up to the largest
+//     Micros), hashes, and times in UTC to the microsecond, with the zero
+//     time as zero; through create, update and rotate;
 //   - ErrConflict on duplicate ids, ErrNotFound on missing ones;
 //   - list filters alone and combined, byte-ordered ids, and pagination that
 //     visits every row once;
@@ -22,6 +23,7 @@ package apikeytest
 import (
 	"crypto/sha256"
 	"errors"
+	"math"
 	"net/netip"
 	"slices"
 	"testing"
@@ -90,13 +92,14 @@ func diff(want, got any) string {
 
 func newPrincipal(id apikey.PrincipalID, team string) apikey.Principal {
 	return apikey.Principal{
-		ID:        id,
-		Kind:      apikey.KindService,
-		Audience:  apikey.AudienceExternal,
-		Team:      team,
-		Ceiling:   scope.MustParseSet("chatbot", "code-generation:claude-sonnet-4-*", "data-retrieval:hr-docs", "keys:self"),
-		Status:    apikey.PrincipalActive,
-		Limits:    apikey.Limits{RequestsPerMinute: 1, TokensPerMinute: 2, Concurrent: 3, TokensPerDay: 4, TokensPerMonth: 5},
+		ID:       id,
+		Kind:     apikey.KindService,
+		Audience: apikey.AudienceExternal,
+		Team:     team,
+		Ceiling:  scope.MustParseSet("chatbot", "code-generation:claude-sonnet-4-*", "data-retrieval:hr-docs", "keys:self"),
+		Status:   apikey.PrincipalActive,
+		Limits: apikey.Limits{RequestsPerMinute: 1, TokensPerMinute: 2, Concurrent: 3, TokensPerDay: 4, TokensPerMonth: 5,
+			CostPerDay: 12_500_000, CostPerMonth: 250_000_001},
 		CreatedAt: at(0),
 		UpdatedAt: at(time.Hour),
 		CreatedBy: "system",
@@ -121,7 +124,9 @@ func newKey(id apikey.ID, p apikey.PrincipalID) apikey.Key {
 			netip.MustParsePrefix("2001:db8::/32"),
 			netip.MustParsePrefix("192.168.1.7/32"),
 		},
-		Limits:     apikey.Limits{RequestsPerMinute: 10, TokensPerMinute: 20, Concurrent: 30, TokensPerDay: 40, TokensPerMonth: 50},
+		// The largest cost checks that stores keep all 64 bits of micros.
+		Limits: apikey.Limits{RequestsPerMinute: 10, TokensPerMinute: 20, Concurrent: 30, TokensPerDay: 40, TokensPerMonth: 50,
+			CostPerDay: 60, CostPerMonth: math.MaxInt64},
 		Status:     apikey.StatusActive,
 		Hash:       apikey.Hash(sha256.Sum256([]byte(id))),
 		Last4:      "x9Z0",

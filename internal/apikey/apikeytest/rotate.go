@@ -106,6 +106,9 @@ func rotateTests() []test {
 func testRotateStoresBoth(t *testing.T, s apikey.Store) {
 	old := rotateFixture(t, s)
 	next := successor(old, "Next000000000000")
+	// Limits other than the old key's, so a store that copied the old row
+	// instead of writing next is caught.
+	next.Limits = apikey.Limits{TokensPerDay: 41, CostPerDay: 99_000_000, CostPerMonth: 1}
 	idem := idempotency("admin@example.com/AdminKeyId00001", "7f3c-retry", next.ID, 24*time.Hour)
 	if _, err := s.Rotate(t.Context(), next, retire(next.ID), &idem); err != nil {
 		t.Fatalf("Rotate = %v", err)

@@ -75,7 +75,7 @@ func testUpdateKeyStored(t *testing.T, s apikey.Store) {
 		k.Status = apikey.StatusRevoked
 		k.ExpiresAt = at(48 * time.Hour)
 		k.CIDRs = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
-		k.Limits = apikey.Limits{RequestsPerMinute: 7, TokensPerDay: 9}
+		k.Limits = apikey.Limits{RequestsPerMinute: 7, TokensPerDay: 9, CostPerMonth: 1}
 		k.RevokedAt, k.RevokedBy = at(6*time.Minute), "security@example.com"
 		k.UpdatedAt, k.UpdatedBy = fine, "security@example.com"
 	}
@@ -176,7 +176,7 @@ func testUpdatePrincipalStored(t *testing.T, s apikey.Store) {
 		p.Kind, p.Audience, p.Team = apikey.KindUser, apikey.AudienceInternal, "blue"
 		p.Ceiling = scope.MustParseSet("chatbot:gpt-4o*")
 		p.Status = apikey.PrincipalDisabled
-		p.Limits = apikey.Limits{Concurrent: 11}
+		p.Limits = apikey.Limits{Concurrent: 11, CostPerDay: 3_000_000}
 		p.UpdatedAt, p.UpdatedBy = fine, "root@example.com"
 	}
 	got, err := s.UpdatePrincipal(t.Context(), orig.ID, func(p *apikey.Principal) error {

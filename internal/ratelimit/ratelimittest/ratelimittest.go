@@ -3,6 +3,7 @@
 package ratelimittest
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,31 +24,84 @@ var (
 	principalScope = ratelimit.PrincipalScope("p1")
 )
 
+// ClockSkew is how far a store's own clock may be from the host's: a
+// store that cannot take the suite's clock (the Redis store reads the
+// server's) is checked against the host's within it.
+const ClockSkew = 10 * time.Second
+
 // Run runs the suite against the stores open returns. Each call of open
-// returns an empty store of its own. Every request sets Now, so the store's
-// own clock is not used.
-func Run(t *testing.T, open func(t *testing.T) ratelimit.Store) {
-	t.Run("RequestsPerMinute", func(t *testing.T) { testRequestsPerMinute(t, open(t)) })
-	t.Run("Concurrent50", func(t *testing.T) { testConcurrent50(t, open(t)) })
-	t.Run("ConcurrentBudget", func(t *testing.T) { testConcurrentBudget(t, open(t)) })
-	t.Run("AllOrNothing", func(t *testing.T) { testAllOrNothing(t, open) })
-	t.Run("Settle", func(t *testing.T) { testSettle(t, open) })
-	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open(t)) })
-	t.Run("Rollover", func(t *testing.T) { testRollover(t, open) })
-	t.Run("RetryAfter", func(t *testing.T) { testRetryAfter(t, open) })
-	t.Run("ErrInvalid", func(t *testing.T) { testInvalid(t, open(t)) })
+// returns an empty store of its own whose clock, for requests without a
+// Now, is now; a store with a clock of its own that cannot be replaced
+// (a server's) ignores now and must agree with the host's clock within
+// ClockSkew. Only the StoreClock tests leave Now zero; elsewhere the suite
+// fails if a store reads now.
+func Run(t *testing.T, open func(t *testing.T, now func() time.Time) ratelimit.Store) {
+	fixed := func(t *testing.T) ratelimit.Store { return open(t, unusedClock(t)) }
+	t.Run("RequestsPerMinute", func(t *testing.T) { testRequestsPerMinute(t, fixed(t)) })
+	t.Run("Concurrent50", func(t *testing.T) { testConcurrent50(t, fixed(t)) })
+	t.Run("ConcurrentBudget", func(t *testing.T) { testConcurrentBudget(t, fixed(t)) })
+	t.Run("AllOrNothing", func(t *testing.T) { testAllOrNothing(t, fixed) })
+	t.Run("Settle", func(t *testing.T) { testSettle(t, fixed) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, fixed(t)) })
+	t.Run("Leases", func(t *testing.T) { testLeases(t, fixed) })
+	t.Run("Rollover", func(t *testing.T) { testRollover(t, fixed) })
+	t.Run("RetryAfter", func(t *testing.T) { testRetryAfter(t, fixed) })
+	t.Run("QuotasAfterTake", func(t *testing.T) { testQuotasAfterTake(t, fixed) })
+	t.Run("QuotasAfterSettle", func(t *testing.T) { testQuotasAfterSettle(t, fixed) })
+	t.Run("RemainingIsExact", func(t *testing.T) { testRemainingIsExact(t, fixed) })
+	t.Run("GrantAt", func(t *testing.T) { testGrantAt(t, fixed(t)) })
+	t.Run("StoreClock", func(t *testing.T) { testStoreClock(t, open) })
+	t.Run("ErrInvalid", func(t *testing.T) { testInvalid(t, fixed(t)) })
+}
+
+// unusedClock returns a clock that fails t when read: every request of
+// the tests it is given to sets Now.
+func unusedClock(t *testing.T) func() time.Time {
+	return func() time.Time {
+		t.Error("the store read its clock for a request with a Now")
+		return base
+	}
 }
 
 func limit(kind ratelimit.Kind, scope string, max int64) ratelimit.Limit {
 	return ratelimit.Limit{Kind: kind, Scope: scope, Max: max}
 }
 
+// newID returns a request ID unique to this call.
+func newID() string { return "req-" + rand.Text() }
+
 // take calls Take and returns nil or the refusal; any other error fails t.
+// A request without an ID gets a fresh one, as every call has. A grant
+// is checked to have one Quota per limit, in order, and At = r.Now.
 func take(t *testing.T, s ratelimit.Store, r ratelimit.Request) *ratelimit.ExceededError {
 	t.Helper()
-	err := s.Take(t.Context(), r)
+	_, e := tryTake(t, s, r)
+	return e
+}
+
+// mustTake is take for a request that must be granted; it returns the
+// grant.
+func mustTake(t *testing.T, s ratelimit.Store, r ratelimit.Request) ratelimit.Grant {
+	t.Helper()
+	g, e := tryTake(t, s, r)
+	if e != nil {
+		t.Fatalf("Take(%+v) = %v, want granted", r, e)
+	}
+	return g
+}
+
+func tryTake(t *testing.T, s ratelimit.Store, r ratelimit.Request) (ratelimit.Grant, *ratelimit.ExceededError) {
+	t.Helper()
+	if r.ID == "" {
+		r.ID = newID()
+	}
+	g, err := s.Take(t.Context(), r)
 	if err == nil {
-		return nil
+		checkQuotas(t, "Take", r.Limits, g.Quotas)
+		if !r.Now.IsZero() && !g.At.Equal(r.Now) {
+			t.Errorf("Take(%+v): At = %v, want r.Now", r, g.At)
+		}
+		return g, nil
 	}
 	e, ok := errors.AsType[*ratelimit.ExceededError](err)
 	if !ok {
@@ -56,13 +110,35 @@ func take(t *testing.T, s ratelimit.Store, r ratelimit.Request) *ratelimit.Excee
 	if e.RetryAfter <= 0 {
 		t.Errorf("Take(%+v): RetryAfter = %v, want > 0", r, e.RetryAfter)
 	}
-	return e
+	if g.At != (time.Time{}) || g.Quotas != nil {
+		t.Errorf("Take(%+v) refused with Grant %+v, want the zero Grant", r, g)
+	}
+	return ratelimit.Grant{}, e
 }
 
-func settle(t *testing.T, s ratelimit.Store, st ratelimit.Settlement) {
+// settle calls Settle, fails t on error, checks the quotas' shape and
+// returns them.
+func settle(t *testing.T, s ratelimit.Store, st ratelimit.Settlement) []ratelimit.Quota {
 	t.Helper()
-	if err := s.Settle(t.Context(), st); err != nil {
+	qs, err := s.Settle(t.Context(), st)
+	if err != nil {
 		t.Fatalf("Settle(%+v) = %v", st, err)
+	}
+	checkQuotas(t, "Settle", st.Limits, qs)
+	return qs
+}
+
+// checkQuotas checks that qs has one quota per limit, in order, none
+// negative.
+func checkQuotas(t *testing.T, op string, limits []ratelimit.Limit, qs []ratelimit.Quota) {
+	t.Helper()
+	if len(qs) != len(limits) {
+		t.Fatalf("%s: %d quotas for %d limits", op, len(qs), len(limits))
+	}
+	for i, q := range qs {
+		if q.Limit != limits[i] || q.Remaining < 0 || q.Remaining > limits[i].Max || q.Reset < 0 {
+			t.Errorf("%s: quota %d = %+v, want one of %+v with 0 ≤ Remaining ≤ Max and Reset ≥ 0", op, i, q, limits[i])
+		}
 	}
 }
 
@@ -122,7 +198,7 @@ func testConcurrent50(t *testing.T, s ratelimit.Store) {
 			for i := range attempts {
 				// Time runs from base to base+1min over the attempts.
 				now := base.Add(time.Duration(i) * time.Minute / attempts).Add(time.Duration(c) * time.Millisecond)
-				err := s.Take(t.Context(), ratelimit.Request{Limits: lim, Now: now})
+				_, err := s.Take(t.Context(), ratelimit.Request{Limits: lim, Now: now})
 				if err == nil {
 					got.Add(1)
 				} else if _, ok := errors.AsType[*ratelimit.ExceededError](err); !ok {
@@ -152,7 +228,8 @@ func testConcurrentBudget(t *testing.T, s ratelimit.Store) {
 			key := limit(ratelimit.Concurrent, ratelimit.KeyScope(apikeyID(c)), 1)
 			r := ratelimit.Request{Limits: []ratelimit.Limit{key, principal}, Tokens: reserve, Now: base}
 			for range attempts {
-				err := s.Take(t.Context(), r)
+				r.ID = newID()
+				_, err := s.Take(t.Context(), r)
 				if _, ok := errors.AsType[*ratelimit.ExceededError](err); err != nil && !ok {
 					t.Errorf("Take: %v", err)
 				}
@@ -160,8 +237,8 @@ func testConcurrentBudget(t *testing.T, s ratelimit.Store) {
 					continue
 				}
 				got.Add(1)
-				st := ratelimit.Settlement{Limits: r.Limits, Taken: base, Now: base}
-				if err := s.Settle(t.Context(), st); err != nil {
+				st := ratelimit.Settlement{Limits: r.Limits, Taken: base, Now: base, ID: r.ID}
+				if _, err := s.Settle(t.Context(), st); err != nil {
 					t.Errorf("Settle: %v", err)
 				}
 			}
@@ -273,30 +350,118 @@ func testSettle(t *testing.T, open func(*testing.T) ratelimit.Store) {
 func testConcurrency(t *testing.T, s ratelimit.Store) {
 	lims := []ratelimit.Limit{limit(ratelimit.Concurrent, keyScope, 2)}
 	r := ratelimit.Request{Limits: lims, Now: base}
-	if got := admitted(t, s, r, 5); got != 2 {
+	ids := []string{"a", "b", "c", "d", "e"}
+	got := 0
+	for _, id := range ids {
+		r.ID = id
+		if take(t, s, r) == nil {
+			got++
+		}
+	}
+	if got != 2 {
 		t.Fatalf("concurrent 2: admitted %d, want 2", got)
 	}
+	r.ID = "f"
 	e := take(t, s, r)
 	if e == nil {
 		t.Fatal("third in flight: admitted, want refused")
 	}
-	if reason, _ := e.LimitExceeded(); reason != "rate_limited" {
-		t.Errorf("reason = %q, want rate_limited", reason)
+	if reason, wait := e.LimitExceeded(); reason != "rate_limited" || wait != ratelimit.ConcurrentRetryAfter {
+		t.Errorf("LimitExceeded() = %q, %v; want rate_limited, %v", reason, wait, ratelimit.ConcurrentRetryAfter)
 	}
-	settle(t, s, ratelimit.Settlement{Limits: lims, Taken: base, Now: base})
+	done := ratelimit.Settlement{Limits: lims, Taken: base, Now: base, ID: "a"}
+	settle(t, s, done)
+	r.ID = "g"
 	if e := take(t, s, r); e != nil {
 		t.Fatalf("after one settled: %v", e)
 	}
+	r.ID = "h"
 	if e := take(t, s, r); e == nil {
 		t.Fatal("slot given back once, taken twice")
 	}
-	// Settling more than was taken never makes room beyond Max.
-	for range 5 {
-		settle(t, s, ratelimit.Settlement{Limits: lims, Taken: base, Now: base})
+	// Settling again, or settling IDs that hold no slot (refused, unknown),
+	// never makes room.
+	for _, id := range []string{"a", "a", "c", "f", "unknown"} {
+		done.ID = id
+		if qs := settle(t, s, done); qs[0].Remaining != 0 {
+			t.Errorf("after settling %q again or never taken: Remaining = %d, want 0", id, qs[0].Remaining)
+		}
+	}
+	r.ID = "" // admitted gives each call an ID of its own
+	if got := admitted(t, s, r, 5); got != 0 {
+		t.Errorf("after over-settling: admitted %d, want 0", got)
+	}
+	// The two slots held are b and g.
+	for _, id := range []string{"b", "g"} {
+		done.ID = id
+		settle(t, s, done)
 	}
 	if got := admitted(t, s, r, 5); got != 2 {
-		t.Errorf("after over-settling: admitted %d, want 2", got)
+		t.Errorf("after both settled: admitted %d, want 2", got)
 	}
+}
+
+// testLeases checks that a slot never settled is freed when its lease
+// ends, as when the gateway replica that held it crashed.
+func testLeases(t *testing.T, open func(*testing.T) ratelimit.Store) {
+	tests := []struct {
+		name  string
+		lease time.Duration // of the first request
+		ends  time.Duration // when it frees
+	}{
+		{"Lease", 10 * time.Second, 10 * time.Second},
+		{"SubMicrosecondRoundsUp", 1500 * time.Nanosecond, 2 * time.Microsecond},
+		{"DefaultLease", 0, ratelimit.DefaultLease},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			lims := []ratelimit.Limit{limit(ratelimit.Concurrent, keyScope, 1)}
+			mustTake(t, s, ratelimit.Request{Limits: lims, Now: base, ID: "lost", Lease: tt.lease})
+			r := ratelimit.Request{Limits: lims, Now: base.Add(tt.ends - time.Microsecond), ID: "next"}
+			if e := take(t, s, r); e == nil {
+				t.Fatalf("1µs before the lease ends: admitted, want refused")
+			}
+			r.Now = base.Add(tt.ends)
+			g := mustTake(t, s, r)
+			if q := g.Quotas[0]; q.Remaining != 0 {
+				t.Errorf("after the lease ended and one more took its slot: Remaining = %d, want 0", q.Remaining)
+			}
+			// The lost call's settlement, arriving late, frees nothing.
+			qs := settle(t, s, ratelimit.Settlement{Limits: lims, Taken: base, Now: r.Now, ID: "lost"})
+			if qs[0].Remaining != 0 {
+				t.Errorf("late settlement of an expired lease: Remaining = %d, want 0", qs[0].Remaining)
+			}
+			qs = settle(t, s, ratelimit.Settlement{Limits: lims, Taken: r.Now, Now: r.Now, ID: "next"})
+			if qs[0].Remaining != 1 {
+				t.Errorf("after settling the live lease: Remaining = %d, want 1", qs[0].Remaining)
+			}
+		})
+	}
+	t.Run("InTurn", func(t *testing.T) {
+		// Leases of different terms free one by one, each at its end.
+		s := open(t)
+		lims := []ratelimit.Limit{limit(ratelimit.Concurrent, keyScope, 3)}
+		for i, lease := range []time.Duration{30 * time.Second, 10 * time.Second, 20 * time.Second} {
+			mustTake(t, s, ratelimit.Request{Limits: lims, Now: base.Add(time.Duration(i) * time.Microsecond), ID: fmt.Sprint("lost", i), Lease: lease})
+		}
+		steps := []struct {
+			at   time.Duration
+			want int64 // Remaining
+		}{
+			{5 * time.Second, 0},
+			{10*time.Second + time.Microsecond, 1},
+			{15 * time.Second, 1},
+			{20*time.Second + 2*time.Microsecond, 2},
+			{30 * time.Second, 3},
+		}
+		for _, st := range steps {
+			qs := settle(t, s, ratelimit.Settlement{Limits: lims, Now: base.Add(st.at), ID: "none"})
+			if qs[0].Remaining != st.want {
+				t.Errorf("at +%v: Remaining = %d, want %d", st.at, qs[0].Remaining, st.want)
+			}
+		}
+	})
 }
 
 // testRollover checks that budgets start again at UTC midnight and at the
@@ -442,13 +607,44 @@ func testInvalid(t *testing.T, s ratelimit.Store) {
 		{"BadScope", ratelimit.Request{Limits: []ratelimit.Limit{limit(ratelimit.Concurrent, "team:x", 1)}}},
 		{"Duplicate", ratelimit.Request{Limits: []ratelimit.Limit{limit(ratelimit.Concurrent, keyScope, 1), limit(ratelimit.Concurrent, keyScope, 2)}}},
 		{"NegativeTokens", ratelimit.Request{Limits: []ratelimit.Limit{limit(ratelimit.TokensPerDay, keyScope, 1)}, Tokens: -1}},
+		{"NegativeCost", ratelimit.Request{Limits: []ratelimit.Limit{limit(ratelimit.CostPerDay, keyScope, 1)}, Cost: -1, ID: "r"}},
+		{"NegativeLease", ratelimit.Request{Limits: []ratelimit.Limit{limit(ratelimit.Concurrent, keyScope, 1)}, ID: "r", Lease: -time.Second}},
+		{"ConcurrentWithoutID", ratelimit.Request{Limits: []ratelimit.Limit{limit(ratelimit.TokensPerDay, keyScope, 1), limit(ratelimit.Concurrent, keyScope, 1)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.req.Now = base
-			if err := s.Take(t.Context(), tt.req); !errors.Is(err, ratelimit.ErrInvalid) {
+			g, err := s.Take(t.Context(), tt.req)
+			if !errors.Is(err, ratelimit.ErrInvalid) {
 				t.Errorf("Take = %v, want ErrInvalid", err)
 			}
+			if _, ok := errors.AsType[*ratelimit.ExceededError](err); ok {
+				t.Errorf("Take = %v, an *ExceededError; want only ErrInvalid", err)
+			}
+			if g.At != (time.Time{}) || g.Quotas != nil {
+				t.Errorf("Take = %+v, want the zero Grant", g)
+			}
 		})
+	}
+	settlements := []struct {
+		name string
+		st   ratelimit.Settlement
+	}{
+		{"SettleZeroMax", ratelimit.Settlement{Limits: []ratelimit.Limit{limit(ratelimit.TokensPerDay, keyScope, 0)}}},
+		{"SettleBadScope", ratelimit.Settlement{Limits: []ratelimit.Limit{limit(ratelimit.TokensPerDay, "team:x", 1)}}},
+		{"SettleConcurrentWithoutID", ratelimit.Settlement{Limits: []ratelimit.Limit{limit(ratelimit.Concurrent, keyScope, 1)}}},
+	}
+	for _, tt := range settlements {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.st.Now, tt.st.Taken = base, base
+			if _, err := s.Settle(t.Context(), tt.st); !errors.Is(err, ratelimit.ErrInvalid) {
+				t.Errorf("Settle = %v, want ErrInvalid", err)
+			}
+		})
+	}
+	// None of them took anything: the limits are whole.
+	r := ratelimit.Request{Limits: []ratelimit.Limit{limit(ratelimit.TokensPerDay, keyScope, 1), limit(ratelimit.Concurrent, keyScope, 1)}, Tokens: 1, Now: base}
+	if e := take(t, s, r); e != nil {
+		t.Errorf("after invalid requests: %v", e)
 	}
 }

@@ -1,7 +1,8 @@
 // Package postgres stores scopegate's state in PostgreSQL, the cluster
 // deployment mode, through [github.com/jackc/pgx/v5]. [DB] implements
-// [apikey.Store]; later stores (audit, usage) are added to the same DB and
-// the same migration list.
+// [apikey.Store], and [UsageStore], made from a DB by [NewUsageStore],
+// implements [usage.Store] on the same pool; later stores are added to the
+// same DB and the same migration list. It needs PostgreSQL 12 or later.
 //
 // # Concurrency
 //
@@ -12,8 +13,9 @@
 // transaction-scoped advisory lock on its idempotency key, so that two
 // retries of one request arriving at two replicas see each other: the
 // second finds the first's record instead of failing on the old key.
-// TouchKeys updates rows in id order, so two replicas flushing overlapping
-// batches cannot deadlock.
+// TouchKeys updates rows in id order, and UsageStore.Add upserts buckets in
+// bucket order, so two replicas flushing overlapping batches cannot
+// deadlock; concurrent upserts of one bucket queue on its row and sum.
 //
 // # Migrations
 //

@@ -18,6 +18,7 @@ import (
 // writes them.
 const keyColumns = `k.id, k.class, k.name, k.principal, k.scopes, k.env, k.not_before, k.expires_at, k.cidrs,
 	k.requests_per_minute, k.tokens_per_minute, k.concurrent, k.tokens_per_day, k.tokens_per_month,
+	k.cost_per_day, k.cost_per_month,
 	k.status, k.hash, k.last4, k.rotated_from, k.replaced_by,
 	k.last_used_at, k.created_at, k.updated_at, k.revoked_at, k.created_by, k.updated_by, k.revoked_by`
 
@@ -33,6 +34,7 @@ func scanKey(row pgx.Row) (apikey.Key, error) {
 	err := row.Scan(&k.ID, &k.Class, &k.Name, &k.Principal, &scopes, &k.Env, &notBefore, &expires, &cidrs,
 		&k.Limits.RequestsPerMinute, &k.Limits.TokensPerMinute, &k.Limits.Concurrent,
 		&k.Limits.TokensPerDay, &k.Limits.TokensPerMonth,
+		&k.Limits.CostPerDay, &k.Limits.CostPerMonth,
 		&k.Status, &hash, &k.Last4, &k.RotatedFrom, &k.ReplacedBy,
 		&used, &created, &updated, &revoked, &k.CreatedBy, &k.UpdatedBy, &k.RevokedBy)
 	if err != nil {
@@ -62,6 +64,7 @@ func keyArgs(k *apikey.Key) ([]any, error) {
 		timeValue(k.NotBefore), timeValue(k.ExpiresAt), cidrsValue(k.CIDRs),
 		k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute, k.Limits.Concurrent,
 		k.Limits.TokensPerDay, k.Limits.TokensPerMonth,
+		int64(k.Limits.CostPerDay), int64(k.Limits.CostPerMonth),
 		string(k.Status), k.Hash[:], k.Last4, string(k.RotatedFrom), string(k.ReplacedBy),
 		timeValue(k.LastUsedAt), timeValue(k.CreatedAt), timeValue(k.UpdatedAt), timeValue(k.RevokedAt),
 		k.CreatedBy, k.UpdatedBy, k.RevokedBy}, nil

@@ -87,6 +87,40 @@ CREATE TABLE idempotency_records (
 
 CREATE INDEX idempotency_records_expires_at ON idempotency_records (expires_at);
 `},
+		{2, "cost limits on principals and keys", `
+-- Micro-US-dollars (apikey.Micros); 0 is no limit. Adding a column with a
+-- constant default does not rewrite the table, so replicas of the
+-- previous release keep working while it runs.
+ALTER TABLE principals ADD COLUMN cost_per_day   bigint NOT NULL DEFAULT 0;
+ALTER TABLE principals ADD COLUMN cost_per_month bigint NOT NULL DEFAULT 0;
+ALTER TABLE api_keys   ADD COLUMN cost_per_day   bigint NOT NULL DEFAULT 0;
+ALTER TABLE api_keys   ADD COLUMN cost_per_month bigint NOT NULL DEFAULT 0;
+`},
+		{3, "hourly usage buckets", `
+-- One row per hour, key, feature and model, summed by every replica's
+-- flushes (usage.Store). principal and team are the key's when the bucket
+-- was last written; they are copied here so that reports group and filter
+-- by them without a join, and keep working after a key is deleted.
+CREATE TABLE usage_hourly (
+	hour          timestamptz      NOT NULL, -- start of the UTC hour
+	key_id        text COLLATE "C" NOT NULL,
+	feature       text COLLATE "C" NOT NULL,
+	model         text COLLATE "C" NOT NULL,
+	principal     text COLLATE "C" NOT NULL,
+	team          text COLLATE "C" NOT NULL DEFAULT '',
+	requests      bigint           NOT NULL DEFAULT 0,
+	input_tokens  bigint           NOT NULL DEFAULT 0,
+	output_tokens bigint           NOT NULL DEFAULT 0,
+	cost          bigint           NOT NULL DEFAULT 0, -- micro-US-dollars
+	PRIMARY KEY (hour, key_id, feature, model)
+);
+
+-- The primary key serves time ranges; these serve the tenant and filter
+-- columns within a range.
+CREATE INDEX usage_hourly_key ON usage_hourly (key_id, hour);
+CREATE INDEX usage_hourly_principal ON usage_hourly (principal, hour);
+CREATE INDEX usage_hourly_team ON usage_hourly (team, hour);
+`},
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/scopegate/scopegate/internal/apikey/apikeytest"
 	"github.com/scopegate/scopegate/internal/store/postgres"
 	"github.com/scopegate/scopegate/internal/testenv"
+	"github.com/scopegate/scopegate/internal/usage"
+	"github.com/scopegate/scopegate/internal/usage/usagetest"
 )
 
 // mustOpen opens the database at dsn and closes it when the test ends.
@@ -54,4 +56,11 @@ func TestOpenTwice(t *testing.T) {
 	if _, err := second.Principal(ctx, p.ID); err != nil {
 		t.Errorf("Principal after second Open = %v", err)
 	}
+}
+
+func TestUsageStore(t *testing.T) {
+	testenv.PostgresDSN(t) // skip once here rather than in every subtest
+	usagetest.Run(t, func(t *testing.T) usage.Store {
+		return postgres.NewUsageStore(mustOpen(t, small(testenv.PostgresSchema(t))))
+	})
 }

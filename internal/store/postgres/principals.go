@@ -14,6 +14,7 @@ import (
 // and principalArgs writes them.
 const principalColumns = `p.id, p.kind, p.audience, p.team, p.ceiling, p.status,
 	p.requests_per_minute, p.tokens_per_minute, p.concurrent, p.tokens_per_day, p.tokens_per_month,
+	p.cost_per_day, p.cost_per_month,
 	p.created_at, p.updated_at, p.created_by, p.updated_by`
 
 func scanPrincipal(row pgx.Row) (apikey.Principal, error) {
@@ -25,6 +26,7 @@ func scanPrincipal(row pgx.Row) (apikey.Principal, error) {
 	err := row.Scan(&p.ID, &p.Kind, &p.Audience, &p.Team, &ceiling, &p.Status,
 		&p.Limits.RequestsPerMinute, &p.Limits.TokensPerMinute, &p.Limits.Concurrent,
 		&p.Limits.TokensPerDay, &p.Limits.TokensPerMonth,
+		&p.Limits.CostPerDay, &p.Limits.CostPerMonth,
 		&created, &updated, &p.CreatedBy, &p.UpdatedBy)
 	if err != nil {
 		return apikey.Principal{}, translate(err)
@@ -45,6 +47,7 @@ func principalArgs(p *apikey.Principal) ([]any, error) {
 	return []any{string(p.ID), string(p.Kind), string(p.Audience), p.Team, ceiling, string(p.Status),
 		p.Limits.RequestsPerMinute, p.Limits.TokensPerMinute, p.Limits.Concurrent,
 		p.Limits.TokensPerDay, p.Limits.TokensPerMonth,
+		int64(p.Limits.CostPerDay), int64(p.Limits.CostPerMonth),
 		timeValue(p.CreatedAt), timeValue(p.UpdatedAt), p.CreatedBy, p.UpdatedBy}, nil
 }
 

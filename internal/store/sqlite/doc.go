@@ -1,8 +1,9 @@
 // Package sqlite stores scopegate's state in one SQLite file, the embedded
 // deployment mode. It uses [modernc.org/sqlite], a translation of SQLite to
-// Go, so the binary needs no cgo. [DB] implements [apikey.Store]; later
-// stores (audit, usage) are added to the same DB and the same migration
-// list.
+// Go, so the binary needs no cgo. [DB] implements [apikey.Store], and
+// [UsageStore], made from a DB by [NewUsageStore], implements [usage.Store]
+// on the same file; later stores are added to the same DB and the same
+// migration list.
 //
 // # Connections
 //

@@ -9,6 +9,8 @@ import (
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/apikey/apikeytest"
 	"github.com/scopegate/scopegate/internal/store/sqlite"
+	"github.com/scopegate/scopegate/internal/usage"
+	"github.com/scopegate/scopegate/internal/usage/usagetest"
 )
 
 // mustOpen opens a database in the test's temporary directory and closes it
@@ -81,4 +83,10 @@ func TestOpenRefusesNonFiles(t *testing.T) {
 			t.Errorf("Open(%q) = nil error, want an error", path)
 		}
 	}
+}
+
+func TestUsageStore(t *testing.T) {
+	usagetest.Run(t, func(t *testing.T) usage.Store {
+		return sqlite.NewUsageStore(mustOpen(t, filepath.Join(t.TempDir(), "scopegate.db")))
+	})
 }
