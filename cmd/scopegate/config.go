@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -80,6 +83,11 @@ part. Opening the store brings its schema up to date, as serve would.`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "ok: %s, %s\n", plural(len(cfg.Upstreams), "upstream"), plural(len(cfg.Features), "feature"))
+			unpriced := cfg.UnpricedModels()
+			for _, f := range slices.Sorted(maps.Keys(unpriced)) {
+				fmt.Fprintf(out, "warning: feature %s: no price for %s: calls under a cost limit are refused (503 limit_unpriced); add them, or \"*\", to prices\n",
+					f, strings.Join(unpriced[f], ", "))
+			}
 			if ignoreStore {
 				return nil
 			}

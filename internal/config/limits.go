@@ -209,3 +209,40 @@ func (c *Config) PriceOf(model string) (p Price, ok bool) {
 	p, ok = c.Prices["*"]
 	return p, ok
 }
+
+// UnpricedModels returns, per feature, the models it serves that the
+// price table does not price, when prices matter: the table is not empty,
+// or a cost limit is configured here, and it has no "*" entry. A model
+// pattern ("gpt-4.1-*") is listed unless it has an entry of its own,
+// since prices are looked up by exact model id. Calls under a cost limit
+// to such a model are refused.
+func (c *Config) UnpricedModels() map[string][]string {
+	if _, all := c.Prices["*"]; all || (len(c.Prices) == 0 && !c.hasCostLimits()) {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, name := range sortedKeys(c.Features) {
+		for _, m := range c.Features[name].Models {
+			if _, ok := c.Prices[m]; !ok {
+				out[name] = append(out[name], m)
+			}
+		}
+	}
+	return out
+}
+
+// hasCostLimits reports whether a default in the file sets a cost limit.
+func (c *Config) hasCostLimits() bool {
+	costly := func(v LimitValues) bool { return v.CostPerDay > 0 || v.CostPerMonth > 0 }
+	for _, v := range c.Limits.Audiences {
+		if costly(v) {
+			return true
+		}
+	}
+	for _, f := range c.Features {
+		if f.Limits != nil && costly(*f.Limits) {
+			return true
+		}
+	}
+	return false
+}

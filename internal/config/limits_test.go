@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -104,6 +105,43 @@ features:
 				t.Fatalf("Parse(%q) error = %v", tt.in, err)
 			}
 			tt.check(t, c)
+		})
+	}
+}
+
+func TestUnpricedModels(t *testing.T) {
+	const features = `upstreams: {m: {kind: mock}}
+features:
+  a: {upstream: m, endpoints: [chat.completions], models: [mock-small, "mock-l*"]}
+  b: {upstream: m, endpoints: [chat.completions], models: [mock-small]%s}
+`
+	tests := []struct {
+		name string
+		in   string
+		want map[string][]string
+	}{
+		{"NoPricesNoCostLimits", fmt.Sprintf(features, ""), nil},
+		{"SomePriced", "prices: {mock-small: {input_per_million: 1, output_per_million: 1}}\n" + fmt.Sprintf(features, ""),
+			map[string][]string{"a": {"mock-l*"}}},
+		{"Star", "prices: {\"*\": {input_per_million: 1, output_per_million: 1}}\n" + fmt.Sprintf(features, ""), nil},
+		{"CostLimitWithoutPrices", fmt.Sprintf(features, ", limits: {cost_per_day: 1}"),
+			map[string][]string{"a": {"mock-small", "mock-l*"}, "b": {"mock-small"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.in), func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.UnpricedModels()
+			if len(got) != len(tt.want) {
+				t.Fatalf("UnpricedModels = %v, want %v", got, tt.want)
+			}
+			for f, ms := range tt.want {
+				if !slices.Equal(got[f], ms) {
+					t.Errorf("UnpricedModels[%s] = %v, want %v", f, got[f], ms)
+				}
+			}
 		})
 	}
 }

@@ -3,10 +3,17 @@ package proxy_test
 import (
 	"bytes"
 	"context"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/ratelimit"
+	"github.com/scopegate/scopegate/internal/scope"
+	"github.com/scopegate/scopegate/internal/store/redis"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -35,6 +42,26 @@ func BenchmarkAddedLatency(b *testing.B) {
 		e := newTestEnv(b, envOptions{auditor: discardAuditor{}, quiet: true})
 		runLatency(b, e.url("/v1/chat/completions"), "Bearer "+e.key(b, "chat:gpt-4o-mini"))
 	})
+	// Limits on versus off: the same gateway with a key that has every
+	// kind of limit (none of them reached), on the in-memory store and, when
+	// SCOPEGATE_TEST_REDIS_ADDR is set, on Redis.
+	b.Run("gateway+limits", func(b *testing.B) {
+		lim := proxy.NewStoreLimiter(proxy.LimiterConfig{Store: ratelimit.NewMemory(time.Now), DefaultOutput: 4096,
+			Prices: map[string]proxy.Price{"*": {InputPerMillion: 1_000_000, OutputPerMillion: 2_000_000}}})
+		e := newTestEnv(b, envOptions{auditor: discardAuditor{}, quiet: true, limiter: lim})
+		runLatency(b, e.url("/v1/chat/completions"), "Bearer "+limitedKey(b, e))
+	})
+	if addr := os.Getenv("SCOPEGATE_TEST_REDIS_ADDR"); addr != "" {
+		b.Run("gateway+limits-redis", func(b *testing.B) {
+			client := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+			b.Cleanup(func() { client.Close() })
+			store := redis.New(client, redis.Options{Prefix: "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"})
+			lim := proxy.NewStoreLimiter(proxy.LimiterConfig{Store: store, DefaultOutput: 4096,
+				Prices: map[string]proxy.Price{"*": {InputPerMillion: 1_000_000, OutputPerMillion: 2_000_000}}})
+			e := newTestEnv(b, envOptions{auditor: discardAuditor{}, quiet: true, limiter: lim})
+			runLatency(b, e.url("/v1/chat/completions"), "Bearer "+limitedKey(b, e))
+		})
+	}
 	b.Run("gateway+audit", func(b *testing.B) {
 		l, err := audit.OpenLog(filepath.Join(b.TempDir(), "audit"), audit.LogOptions{})
 		if err != nil {
@@ -46,6 +73,19 @@ func BenchmarkAddedLatency(b *testing.B) {
 		e := newTestEnv(b, envOptions{auditor: l, quiet: true})
 		runLatency(b, e.url("/v1/chat/completions"), "Bearer "+e.key(b, "chat:gpt-4o-mini"))
 	})
+}
+
+// limitedKey mints a key with every kind of limit, each far from being
+// reached, under a principal with limits too: fourteen counters per call.
+func limitedKey(b *testing.B, e *testEnv) string {
+	const big = 1 << 40
+	all := apikey.Limits{RequestsPerMinute: big, TokensPerMinute: big, Concurrent: big, TokensPerDay: big,
+		TokensPerMonth: big, CostPerDay: big, CostPerMonth: big}
+	const id apikey.PrincipalID = "bench@example.com"
+	e.keys.addPrincipal(apikey.Principal{ID: id, Kind: apikey.KindService, Audience: apikey.AudienceInternal,
+		Status: apikey.PrincipalActive, Ceiling: scope.MustParseSet("chat"), Limits: all})
+	key, _, _ := e.mintKey(b, keySpec{principal: id, scopes: []string{"chat:gpt-4o-mini"}, edit: func(k *apikey.Key) { k.Limits = all }})
+	return key
 }
 
 // runLatency sends benchBody to url one request at a time and reports the
