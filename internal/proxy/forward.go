@@ -196,6 +196,9 @@ type meteredBody struct {
 	cutAfter int64
 	cut      bool
 	tail     []byte // the rest of the cut's error event, still to be read
+	// endedLine reports that the last byte metered ended a line, so a
+	// line break at the start of the next read is a blank line.
+	endedLine bool
 }
 
 // maxMetered caps how much of a non-streamed body is kept to read its
@@ -213,17 +216,14 @@ func (m *meteredBody) Read(p []byte) (int, error) {
 	}
 	n, err := m.ReadCloser.Read(p)
 	if n > 0 {
-		if m.streamed {
-			m.meter.Write(p[:n])
-			if m.cutAfter > 0 && m.meter.Deltas() > m.cutAfter {
-				// Pass on the events that ended; drop the start of the
-				// next, then end the stream with an error event.
-				m.cut = true
-				m.tail = provider.StreamCutEvent(m.c.rt.api, fmt.Sprintf(
-					"the stream was ended by the gateway: its output passed the %d tokens reserved for it under the key's limits", m.cutAfter))
-				return lastEventEnd(p[:n]), nil
+		switch {
+		case m.streamed && m.cutAfter > 0:
+			if kept, cut := m.meterUntilCut(p[:n]); cut {
+				return kept, nil
 			}
-		} else if m.buf.Len() < maxMetered {
+		case m.streamed:
+			m.meter.Write(p[:n])
+		case m.buf.Len() < maxMetered:
 			m.buf.Write(p[:n])
 		}
 	}
@@ -233,19 +233,46 @@ func (m *meteredBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// lastEventEnd returns the length of b up to the end of its last complete
-// server-sent event (its blank line), 0 if none ended in b.
-func lastEventEnd(b []byte) int {
-	for i := len(b) - 1; i > 0; i-- {
-		if b[i] != '\n' {
-			continue
+// meterUntilCut meters b one event at a time and, at the first event whose
+// content passes the reservation, cuts the stream: that event is the last
+// passed on, the rest of b is dropped, and the cut's error event follows.
+// It returns how much of b to pass on and whether the stream was cut.
+func (m *meteredBody) meterUntilCut(b []byte) (int, bool) {
+	for off := 0; off < len(b); {
+		end := off + nextEventEnd(b[off:])
+		if off == 0 && m.endedLine {
+			// A line break first ends an event whose last line ended in
+			// the previous read.
+			switch {
+			case b[0] == '\n':
+				end = 1
+			case b[0] == '\r' && len(b) > 1 && b[1] == '\n':
+				end = 2
+			}
 		}
-		// A blank line: "\n\n" or "\n\r\n".
-		if b[i-1] == '\n' || (b[i-1] == '\r' && i >= 2 && b[i-2] == '\n') {
+		m.meter.Write(b[off:end])
+		m.endedLine = b[end-1] == '\n'
+		off = end
+		if m.meter.Deltas() > m.cutAfter {
+			m.cut = true
+			m.tail = provider.StreamCutEvent(m.c.rt.api, fmt.Sprintf(
+				"the stream was ended by the gateway: its output passed the %d tokens reserved for it under the key's limits", m.cutAfter))
+			return off, true
+		}
+	}
+	return len(b), false
+}
+
+// nextEventEnd returns the length of b up to and including the blank line
+// that ends its first server-sent event ("\n\n" or "\n\r\n"), or len(b)
+// if no event ends in b.
+func nextEventEnd(b []byte) int {
+	for i := 1; i < len(b); i++ {
+		if b[i] == '\n' && (b[i-1] == '\n' || (b[i-1] == '\r' && i >= 2 && b[i-2] == '\n')) {
 			return i + 1
 		}
 	}
-	return 0
+	return len(b)
 }
 
 // Close settles the call. ReverseProxy closes the body when the copy ends,
@@ -303,6 +330,7 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	g.logger.WarnContext(r.Context(), "upstream call failed", logRequestID, c.requestID, logUpstream, c.target.host, logErr, err)
 	if status != 499 {
+		setLimitHeaders(w.Header(), c.rt.api, c.res.Quotas(), g.now())
 		writeError(w, c.rt.api, &gateError{status: status, reason: outcome, msg: msg})
 	}
 	g.settle(c, status, provider.Usage{}, outcome)
