@@ -172,7 +172,7 @@ func (m *StreamMeter) Events() int { return m.events }
 //     "partial_json" or "thinking"; signature and citation deltas carry
 //     no generated tokens.
 //
-// Events too long to be kept (see maxLine) and an event whose blank line
+// Events over 1 MiB, which are not kept, and an event whose blank line
 // has not arrived are not counted: the client's SSE parser does not
 // deliver the latter either.
 //
@@ -201,22 +201,28 @@ func (m *StreamMeter) read(data []byte) bool {
 	case m.api == APIAnthropic:
 		return m.readAnthropic(data)
 	case m.api == APIOpenAI && m.endpoint == "responses":
-		typ, _ := lookup(data, "type")
-		switch string(typ) {
-		case `"response.completed"`, `"response.incomplete"`, `"response.failed"`:
-			resp, _ := lookup(data, "response")
-			m.readUsage(resp)
-			return false
-		}
-		if !bytes.HasSuffix(typ, []byte(`.delta"`)) {
-			return false
-		}
-		d, ok := lookup(data, "delta")
-		return ok && !isNull(d) && string(d) != `""`
+		return m.readResponses(data)
 	case m.api == APIOpenAI:
 		return m.readChunk(data)
 	}
 	return false
+}
+
+// readResponses reads a Responses API event: the usage of the final
+// response, and whether it is a delta of generated output.
+func (m *StreamMeter) readResponses(data []byte) bool {
+	typ, _ := lookup(data, "type")
+	switch string(typ) {
+	case `"response.completed"`, `"response.incomplete"`, `"response.failed"`:
+		resp, _ := lookup(data, "response")
+		m.readUsage(resp)
+		return false
+	}
+	if !bytes.HasSuffix(typ, []byte(`.delta"`)) {
+		return false
+	}
+	d, ok := lookup(data, "delta")
+	return ok && !isNull(d) && string(d) != `""`
 }
 
 // readChunk reads a chat completions or completions chunk: its usage,
@@ -331,15 +337,7 @@ func (m *StreamMeter) readAnthropic(data []byte) bool {
 	switch string(typ) {
 	case `"content_block_delta"`:
 		d, _ := lookup(data, "delta")
-		for k, v := range members(d) {
-			switch string(k) {
-			case "text", "partial_json", "thinking":
-				if nonEmptyString(v) {
-					return true
-				}
-			}
-		}
-		return false
+		return anthropicDeltaCarriesOutput(d)
 	case `"message_start"`:
 		msg, _ := lookup(data, "message")
 		v, _ = lookup(msg, "usage")
@@ -363,5 +361,20 @@ func (m *StreamMeter) readAnthropic(data []byte) bool {
 	set(&m.usage.OutputTokens, f.OutputTokens)
 	m.usage.InputTokens = sumTokens(m.input, m.cacheCreation, m.cacheRead)
 	m.usage.Known = true
+	return false
+}
+
+// anthropicDeltaCarriesOutput reports whether a content_block_delta's
+// delta has generated output: text, tool input or thinking. Signatures
+// and citations are not generated tokens.
+func anthropicDeltaCarriesOutput(delta []byte) bool {
+	for k, v := range members(delta) {
+		switch string(k) {
+		case "text", "partial_json", "thinking":
+			if nonEmptyString(v) {
+				return true
+			}
+		}
+	}
 	return false
 }

@@ -12,9 +12,13 @@ import (
 // stays bounded whatever the upstream sends.
 const maxHeldEvent = 1 << 20
 
-// filterReadSize is how much a UsageChunkFilter asks its source for at a
-// time.
-const filterReadSize = 32 << 10
+// A UsageChunkFilter starts with a buffer of filterBufSize bytes and
+// grows it when less than filterMinRead is free for the next read: most
+// events are small, and a stream is held by each call in flight.
+const (
+	filterBufSize = 8 << 10
+	filterMinRead = 2 << 10
+)
 
 // maxEmptyReads is how many reads in a row may return nothing before a
 // UsageChunkFilter gives up with io.ErrNoProgress, as bufio does.
@@ -31,11 +35,12 @@ const maxEmptyReads = 100
 //
 // An event ends at a blank line, and lines end with "\n", "\r\n" or "\r",
 // as in the SSE specification. The filter holds back only the bytes of
-// the event being received: Read returns each event as soon as its blank
-// line arrives, and upstreams flush per event, so the client sees no
-// delay. An event longer than 1 MiB cannot be a usage chunk and is passed
-// on as it arrives, unfiltered, rather than held. When the source ends or
-// fails inside an event, the bytes held are passed on before the error.
+// the event being received: Read returns each event as soon as a read
+// from the source brings its blank line, and upstreams flush per event,
+// so the client sees no delay. An event longer than 1 MiB (a usage chunk
+// is a few hundred bytes) is not held: it is passed on as it arrives,
+// unfiltered. When the source ends or fails inside an event, the bytes
+// held are passed on before the error.
 //
 // The filter only reads; the caller keeps the source (an http.Response
 // body) to close it. A UsageChunkFilter is not safe for concurrent use.
@@ -96,8 +101,10 @@ func (f *UsageChunkFilter) fill() {
 	f.buf = f.buf[:n]
 	f.scan -= f.ready
 	f.off, f.ready = 0, 0
-	f.buf = slices.Grow(f.buf, filterReadSize)
-	k, err := f.src.Read(f.buf[n : n+filterReadSize])
+	if cap(f.buf)-n < filterMinRead {
+		f.buf = slices.Grow(f.buf, max(filterMinRead, filterBufSize-n))
+	}
+	k, err := f.src.Read(f.buf[n:cap(f.buf)])
 	f.buf = f.buf[:n+k]
 	f.scanEvents()
 	if k > 0 || err != nil {

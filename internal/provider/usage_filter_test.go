@@ -85,31 +85,32 @@ func TestUsageChunkFilter(t *testing.T) {
 	}
 }
 
-// piecesReader returns its pieces, one per Read, then io.EOF. Before each
-// Read it calls before, if set, with the number of pieces returned so far.
+// piecesReader returns its pieces, one per Read (in parts when the
+// buffer is shorter), then io.EOF. Before each Read it calls before, if
+// set, with the number of bytes returned so far.
 type piecesReader struct {
 	pieces [][]byte
-	n      int
-	before func(n int)
+	read   int
+	before func(read int)
 	err    error // returned after the pieces instead of io.EOF
 }
 
 func (r *piecesReader) Read(p []byte) (int, error) {
 	if r.before != nil {
-		r.before(r.n)
+		r.before(r.read)
 	}
-	if r.n == len(r.pieces) {
+	if len(r.pieces) == 0 {
 		if r.err != nil {
 			return 0, r.err
 		}
 		return 0, io.EOF
 	}
-	piece := r.pieces[r.n]
-	if len(piece) > len(p) {
-		panic("piecesReader: piece longer than the buffer")
+	n := copy(p, r.pieces[0])
+	if r.pieces[0] = r.pieces[0][n:]; len(r.pieces[0]) == 0 {
+		r.pieces = r.pieces[1:]
 	}
-	r.n++
-	return copy(p, piece), nil
+	r.read += n
+	return n, nil
 }
 
 // randomPieces cuts b into pieces of at most max bytes, some empty.
@@ -133,10 +134,10 @@ func TestUsageChunkFilterNoDelay(t *testing.T) {
 		t.Run("Pieces"+strconv.Itoa(size), func(t *testing.T) {
 			var out []byte
 			src := &piecesReader{pieces: slices.Collect(slices.Chunk(stream, size))}
-			src.before = func(n int) {
+			src.before = func(read int) {
 				// The filter asks for more: it must have returned every
-				// event the n pieces so far complete.
-				prefix := stream[:min(n*size, len(stream))]
+				// event that the bytes read so far complete.
+				prefix := stream[:read]
 				if want, _ := referenceFilter(prefix); !bytes.Equal(out, want) {
 					t.Fatalf("after %d bytes of the source, the filter returned\n%q\nwant\n%q", len(prefix), out, want)
 				}
@@ -173,15 +174,14 @@ func readAll(r io.Reader, out *[]byte) error {
 func TestUsageChunkFilterLongEvent(t *testing.T) {
 	long := []byte(`data: {"choices":[],"usage":{"x":"` + strings.Repeat("x", 3<<20) + `"}}` + "\n\n")
 	stream := slices.Concat(long, []byte(contentChunk+usageChunk+doneEvent))
-	const size = filterReadSize
 	var out []byte
-	src := &piecesReader{pieces: slices.Collect(slices.Chunk(stream, size))}
+	src := &piecesReader{pieces: slices.Collect(slices.Chunk(stream, 32<<10))}
 	f := NewUsageChunkFilter(src)
-	src.before = func(n int) {
-		if read := n * size; read < len(long) && len(out) < read-maxHeldEvent-size {
+	src.before = func(read int) {
+		if read < len(long) && len(out) < read-maxHeldEvent-filterBufSize {
 			t.Fatalf("after %d bytes of a long event, the filter returned %d: it holds more than the cap", read, len(out))
 		}
-		if cap(f.buf) > 2*(maxHeldEvent+size) {
+		if cap(f.buf) > 2*(maxHeldEvent+filterBufSize) {
 			t.Fatalf("the filter holds %d bytes, want about %d at most", cap(f.buf), maxHeldEvent)
 		}
 	}
@@ -369,4 +369,19 @@ func removesOnlyUsageChunks(in, out []byte, maxHeld int) bool {
 		}
 	}
 	return false
+}
+
+func BenchmarkUsageChunkFilter(b *testing.B) {
+	s := []byte(strings.Repeat(strings.Join(strings.Split(openAIChatStream, "\n\n")[1:2], "")+"\n\n", 200) + openAIChatStream)
+	buf := make([]byte, 32<<10)
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		f := NewUsageChunkFilter(bytes.NewReader(s))
+		for {
+			if _, err := f.Read(buf); err != nil {
+				break
+			}
+		}
+	}
 }

@@ -74,7 +74,7 @@ func (b *budgetWatch) observe(quotas []ratelimit.Quota, tokens, cost int64, prin
 		if added <= 0 {
 			continue
 		}
-		used := q.Limit.Max - q.Remaining
+		used := q.Used
 		before := used - added
 		for _, pct := range b.thresholds {
 			at := threshold(q.Limit.Max, pct)

@@ -28,8 +28,9 @@ type gateError struct {
 	// retryAfter is set on 429s and some 503s.
 	retryAfter time.Duration
 	// refusedBy is the limit that refused a 429, described in the
-	// RateLimit headers.
+	// RateLimit headers as at refusedAt (the gateway's clock).
 	refusedBy *ratelimit.ExceededError
+	refusedAt time.Time
 	// wwwAuthenticate is the RFC 6750 challenge on 401s and some 400s.
 	wwwAuthenticate string
 	// allow lists the path's methods on a 405.
@@ -81,7 +82,7 @@ func writeError(w http.ResponseWriter, api provider.API, e *gateError) {
 		h.Set("Retry-After", strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10))
 	}
 	if e.refusedBy != nil {
-		setRefusalHeaders(h, api, e.refusedBy, time.Now())
+		setRefusalHeaders(h, api, e.refusedBy, e.refusedAt)
 	}
 	provider.WriteError(w, api, provider.ErrorBody{Status: e.status, Code: e.reason, Message: e.msg,
 		Param: e.param, RequiredScope: e.requiredScope})

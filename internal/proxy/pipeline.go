@@ -21,13 +21,13 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, 
 	}
 	res, err := g.limiter.Reserve(r.Context(), lr)
 	if err != nil {
-		return limitError(err)
+		return limitError(err, g.now())
 	}
 	actx, cancel := context.WithTimeout(r.Context(), g.auditTimeout)
 	err = g.auditor.Authz(actx, g.authzEvent(req, "allow", string(policy.ReasonAllowed), 0, ""))
 	cancel()
 	if err != nil {
-		res.Settle(context.WithoutCancel(r.Context()), provider.Usage{})
+		res.Settle(context.WithoutCancel(r.Context()), provider.Usage{Known: true}) // never forwarded: nothing used
 		return &gateError{status: http.StatusServiceUnavailable, reason: "audit_unavailable",
 			msg: "the gateway cannot record this request, so it is not forwarded; try again shortly", err: err}
 	}
@@ -58,14 +58,15 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, 
 	return nil
 }
 
-// limitError maps a Limiter's error to its refusal: 429 for a limit that
-// refused, 503 for a limit that cannot be checked (fail closed).
-func limitError(err error) *gateError {
+// limitError maps a Limiter's error at now to its refusal: 429 for a
+// limit that refused, 503 for a limit that cannot be checked (fail
+// closed).
+func limitError(err error, now time.Time) *gateError {
 	if le, ok := errors.AsType[LimitExceeded](err); ok {
 		reason, after := le.LimitExceeded()
 		e := &gateError{status: http.StatusTooManyRequests, reason: reason, msg: le.Error(), retryAfter: after}
 		if ee, ok := errors.AsType[*ratelimit.ExceededError](err); ok {
-			e.refusedBy = ee
+			e.refusedBy, e.refusedAt = ee, now
 		}
 		return e
 	}

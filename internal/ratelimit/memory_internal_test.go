@@ -184,11 +184,11 @@ func TestRateQuota(t *testing.T) {
 
 func TestBudgetQuota(t *testing.T) {
 	l := Limit{Kind: TokensPerDay, Scope: "key:k", Max: 1 << 60}
-	if got, want := l.BudgetQuota(1, 10, 4), (Quota{Limit: l, Remaining: MaxUnits - 1, Reset: 6 * time.Microsecond}); got != want {
+	if got, want := l.BudgetQuota(1, 10, 4), (Quota{Limit: l, Remaining: MaxUnits - 1, Reset: 6 * time.Microsecond, Used: 1}); got != want {
 		t.Errorf("BudgetQuota over MaxUnits = %+v, want %+v", got, want)
 	}
 	l.Max = 5
-	if got, want := l.BudgetQuota(7, 10, 11), (Quota{Limit: l}); got != want {
+	if got, want := l.BudgetQuota(7, 10, 11), (Quota{Limit: l, Used: 7}); got != want {
 		t.Errorf("BudgetQuota overspent and ended = %+v, want %+v", got, want)
 	}
 }

@@ -29,6 +29,7 @@ func (l Limit) RateQuota(tat, now int64) Quota {
 func (l Limit) BudgetQuota(used, end, now int64) Quota {
 	return Quota{
 		Limit:     l,
+		Used:      used,
 		Remaining: max(min(l.Max, MaxUnits)-used, 0),
 		Reset:     time.Duration(min(max(end-now, 0), MaxUnits)) * Resolution,
 	}

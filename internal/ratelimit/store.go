@@ -56,4 +56,8 @@ type Quota struct {
 	// limit TAT − now, for a budget until its window ends, for concurrency
 	// 0 (when a slot frees is not known).
 	Reset time.Duration
+	// Used is, for a budget, what its window has used, which an
+	// overspend settled after the call can take past Max; 0 for other
+	// kinds. Budget alerts compare it with their thresholds.
+	Used int64
 }

@@ -42,17 +42,18 @@ var quotaCases = []quotaCase{
 		ratelimit.Quota{Remaining: 2}, 0,
 		ratelimit.Quota{Remaining: 3}},
 	{"TokensPerDay", limit(ratelimit.TokensPerDay, keyScope, 1000), 250, 0,
-		ratelimit.Quota{Remaining: 750, Reset: 12 * time.Hour}, -100,
-		ratelimit.Quota{Remaining: 850, Reset: 12 * time.Hour}},
+		ratelimit.Quota{Remaining: 750, Reset: 12 * time.Hour, Used: 250}, -100,
+		ratelimit.Quota{Remaining: 850, Reset: 12 * time.Hour, Used: 150}},
 	{"TokensPerMonth", limit(ratelimit.TokensPerMonth, keyScope, 1000), 250, 0,
-		ratelimit.Quota{Remaining: 750, Reset: toMonthEnd}, 300,
-		ratelimit.Quota{Remaining: 450, Reset: toMonthEnd}},
+		ratelimit.Quota{Remaining: 750, Reset: toMonthEnd, Used: 250}, 300,
+		ratelimit.Quota{Remaining: 450, Reset: toMonthEnd, Used: 550}},
 	{"CostPerDay", limit(ratelimit.CostPerDay, principalScope, 1000), 0, 250,
-		ratelimit.Quota{Remaining: 750, Reset: 12 * time.Hour}, -250,
+		ratelimit.Quota{Remaining: 750, Reset: 12 * time.Hour, Used: 250}, -250,
 		ratelimit.Quota{Remaining: 1000, Reset: 12 * time.Hour}},
 	{"CostPerMonth", limit(ratelimit.CostPerMonth, principalScope, 1000), 0, 250,
-		ratelimit.Quota{Remaining: 750, Reset: toMonthEnd}, 1000,
-		ratelimit.Quota{Remaining: 0, Reset: toMonthEnd}},
+		ratelimit.Quota{Remaining: 750, Reset: toMonthEnd, Used: 250}, 1000,
+		// An overspend takes Used past Max: 1250 of 1000.
+		ratelimit.Quota{Remaining: 0, Reset: toMonthEnd, Used: 1250}},
 }
 
 // testQuotasAfterTake checks the quotas a grant reports, for each kind
@@ -103,9 +104,9 @@ func quotaOf(l ratelimit.Limit, tokens, cost int64) ratelimit.Quota {
 	case ratelimit.TokensPerMinute:
 		q.Remaining, q.Reset = 100-tokens, time.Duration(tokens)*600*time.Millisecond
 	case ratelimit.TokensPerDay:
-		q.Remaining, q.Reset = 100-tokens, 12*time.Hour
+		q.Remaining, q.Reset, q.Used = 100-tokens, 12*time.Hour, tokens
 	case ratelimit.CostPerMonth:
-		q.Remaining, q.Reset = 100-cost, toMonthEnd
+		q.Remaining, q.Reset, q.Used = 100-cost, toMonthEnd, cost
 	}
 	return q
 }
@@ -138,7 +139,7 @@ func testQuotasAfterSettle(t *testing.T, open func(*testing.T) ratelimit.Store) 
 		qs := settle(t, s, ratelimit.Settlement{Limits: lims, Taken: g.At, Tokens: -100, Now: base.Add(5 * time.Second)})
 		want := []ratelimit.Quota{
 			{Limit: lims[0], Remaining: 450, Reset: 15 * time.Second}, // TAT base+20s
-			{Limit: lims[1], Remaining: 400, Reset: 12*time.Hour - 5*time.Second},
+			{Limit: lims[1], Remaining: 400, Reset: 12*time.Hour - 5*time.Second, Used: 200},
 		}
 		for i := range want {
 			if qs[i] != want[i] {
@@ -207,7 +208,7 @@ func testStoreClock(t *testing.T, open func(*testing.T, func() time.Time) rateli
 	_, dayEnd, _ := ratelimit.TokensPerDay.Window(g.At)
 	want := []ratelimit.Quota{
 		{Limit: lims[0], Remaining: 0, Reset: time.Minute},
-		{Limit: lims[1], Remaining: 90, Reset: dayEnd.Sub(at)},
+		{Limit: lims[1], Remaining: 90, Reset: dayEnd.Sub(at), Used: 10},
 		{Limit: lims[2], Remaining: 0},
 	}
 	for i := range want {
