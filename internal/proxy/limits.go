@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -204,8 +205,8 @@ func hasCost(limits []ratelimit.Limit) bool {
 
 // addTokens adds non-negative counts, saturating.
 func addTokens(a, b int64) int64 {
-	if a > (1<<63-1)-b {
-		return 1<<63 - 1
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
 	}
 	return a + b
 }
