@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -47,14 +48,20 @@ func openLimits(cfg *config.Config, s *stack, logger *slog.Logger) *limits {
 			Addr: cfg.Limits.Addr, Username: cfg.Limits.Username, Password: cfg.Limits.Password, DB: cfg.Limits.DB,
 			// A retried Take whose answer was lost would take twice: the
 			// gateway answers 503 instead and the client retries.
-			MaxRetries:  -1,
-			DialTimeout: redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout,
+			MaxRetries: -1,
+			// One dial attempt: go-redis makes 5 by default, so an
+			// unreachable Redis would hold each call 5 × redisDialTimeout.
+			DialerRetries: 1,
+			DialTimeout:   redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout,
 			PoolTimeout: redisIOTimeout,
 		}
 		if cfg.Limits.TLS {
 			host, _, _ := net.SplitHostPort(cfg.Limits.Addr)
 			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 		}
+		// go-redis logs through a process-wide logger; send its lines to
+		// ours, as JSON, instead of its own format on stderr.
+		goredis.SetLogger(redisLogger{logger})
 		client := goredis.NewClient(opts)
 		store = redis.New(client, redis.Options{Prefix: cfg.Limits.Prefix})
 		now = nil // the Redis server's clock, shared by every replica
@@ -93,3 +100,11 @@ func openLimits(cfg *config.Config, s *stack, logger *slog.Logger) *limits {
 // errLimiterDown is what /readyz shows when the limiter's store does not
 // answer; the driver's error, which may name hosts, is logged.
 var errLimiterDown = errors.New("limiter unreachable")
+
+// redisLogger passes go-redis's log lines (pool dial failures during an
+// outage) to the gateway's logger as warnings.
+type redisLogger struct{ logger *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}

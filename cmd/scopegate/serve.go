@@ -126,6 +126,9 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	// The built-in mock stops after the data plane, whose calls it serves.
+	mockCtx, stopMock := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMock()
 	mockURL := ""
 	if needsLocalMock(cfg) {
 		mockLn, mockSrv, err := startLocalMock(s)
@@ -134,7 +137,7 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		}
 		defer mockLn.Close()
 		mockURL = "http://" + mockLn.Addr().String()
-		g.Go(func() error { return serveUntilDone(gctx, mockSrv, mockLn) })
+		g.Go(func() error { return serveUntilDone(mockCtx, mockSrv, mockLn) })
 	}
 	gw, err := proxy.New(proxy.Config{Logger: logger, Config: cfg, Verifier: s.verifier, Used: lastUsed,
 		Auditor: s.audit, Privacy: s.privacy(), MockURL: mockURL, Now: s.now,
@@ -147,7 +150,14 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	auditReader := newAuditAPI(s)
 	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader, Usage: s.usage, Now: s.now}), logger)
 
-	g.Go(func() error { return serveUntilDone(gctx, dataSrv, dataLn) })
+	g.Go(func() error {
+		err := serveUntilDone(gctx, dataSrv, dataLn)
+		// Spare connections to the mock would hold its shutdown for
+		// seconds.
+		gw.CloseIdleConnections()
+		stopMock()
+		return err
+	})
 	g.Go(func() error { return serveUntilDone(gctx, adminSrv, adminLn) })
 	g.Go(func() error { lastUsed.Run(gctx, lastUsedInterval); return nil })
 	g.Go(func() error { usageRec.Run(gctx); return nil })
