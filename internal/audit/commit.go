@@ -7,10 +7,11 @@ import (
 
 // appendReq is one caller waiting in Append.
 type appendReq struct {
-	body []byte // the line after its header (encodeBody)
-	idx  uint64
-	err  error
-	done chan struct{} // closed when idx or err is set
+	body  []byte // the line after its header (encodeBody)
+	event Event  // what body encodes, for the tap
+	idx   uint64
+	err   error
+	done  chan struct{} // closed when idx or err is set
 }
 
 // writer is the state of the single writer: the next index and the files
@@ -102,6 +103,11 @@ func (l *Log) writeBatch(batch []*appendReq) {
 	for i, r := range batch {
 		r.idx = first + uint64(i)
 		close(r.done)
+	}
+	if l.tap != nil {
+		for i, r := range batch {
+			l.tap(Record{Index: first + uint64(i), Time: ts, Event: r.event})
+		}
 	}
 }
 

@@ -59,6 +59,11 @@ type LogOptions struct {
 	// SyncFile, if set, wraps each segment and hashes file the log appends
 	// to. It is a fault-injection hook for tests.
 	SyncFile func(f *os.File) WriteSyncer
+	// Tap, if set, is given every record appended through this Log once
+	// it is durable, in index order, from the writer goroutine: it must
+	// not block (hand the record to a buffered channel and drop when it is
+	// full). It is how detectors watch the log without slowing a request.
+	Tap func(Record)
 
 	// segmentRecords overrides segmentRecords so tests can cross segment
 	// boundaries.
@@ -77,6 +82,7 @@ type Log struct {
 	segSize  uint64
 	keys     logKeys
 	hashes   hashFile // reads of synced hashes, for checkpoints and proofs
+	tap      func(Record)
 
 	wake    chan struct{} // a caller queued a record; capacity 1
 	stop    chan struct{} // closed by Close
@@ -113,6 +119,7 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 		now:      opts.Now,
 		interval: opts.CheckpointInterval,
 		segSize:  opts.segmentRecords,
+		tap:      opts.Tap,
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		runDone:  make(chan struct{}),
@@ -280,7 +287,7 @@ func (l *Log) enqueue(ctx context.Context, e Event, wake bool) (*appendReq, erro
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("append audit event: %w", err)
 	}
-	r := &appendReq{body: body, done: make(chan struct{})}
+	r := &appendReq{body: body, event: e, done: make(chan struct{})}
 	l.mu.Lock()
 	switch {
 	case l.failed != nil:
