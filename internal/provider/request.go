@@ -24,6 +24,10 @@ type Request struct {
 	// "max_completion_tokens" and "max_output_tokens", 0 when none is
 	// sent.
 	MaxOutputTokens int64
+	// Choices is how many completions the request asks for: the larger of
+	// OpenAI's "n" and "best_of", 1 when neither is sent. Each may
+	// produce up to MaxOutputTokens.
+	Choices int64
 	// InputTokens estimates the prompt's tokens as a quarter of the bytes
 	// of every string value but the model, rounded up. It is an estimate
 	// for reserving tokens before the call, which the response's usage
@@ -37,7 +41,10 @@ type Request struct {
 
 	body    []byte
 	members []member // top-level members, in order
-	model   int      // index in members of the string "model", or -1
+	// namesMax is set when the body has an output maximum member, even a
+	// null or zero one: CanonicalCapped then adds none.
+	namesMax bool
+	model    int // index in members of the string "model", or -1
 	// streamOptions is the index in members of OpenAI's "stream_options"
 	// (an object or null), or -1; includeUsage is the span in the body of
 	// its "include_usage" value, zero when there is none, and clientUsage
@@ -77,7 +84,7 @@ func ParseRequest(api API, endpoint string, body []byte) (*Request, error) {
 	if err := s.scan(); err != nil {
 		return nil, err
 	}
-	r := &Request{API: api, Endpoint: endpoint, body: body, members: s.members, model: -1, streamOptions: -1}
+	r := &Request{API: api, Endpoint: endpoint, body: body, members: s.members, model: -1, Choices: 1, streamOptions: -1}
 	for i := range r.members {
 		if err := r.read(i); err != nil {
 			return nil, err
@@ -129,7 +136,7 @@ var extraBodyModels = append([]string{"model"}, otherModels...)
 // case variants of them ("MODEL", "Stream") are refused, because an
 // upstream that matches names case-insensitively would read them as what
 // the gateway did not check.
-var knownTop = []string{"model", "stream", "max_tokens", "max_completion_tokens", "max_output_tokens"}
+var knownTop = []string{"model", "stream", "max_tokens", "max_completion_tokens", "max_output_tokens", "n", "best_of"}
 
 // knownModelTop are the names also read on model endpoints.
 var knownModelTop = []string{"tools", "web_search_options", "mcp_servers", "extra_body",
@@ -179,7 +186,17 @@ func (r *Request) read(i int) error {
 		default:
 			return &RequestError{Param: "stream", Message: "stream must be true or false"}
 		}
+	case "n", "best_of":
+		if r.API != APIOpenAI {
+			return nil
+		}
+		n, err := choiceCount(m.name, v)
+		if err != nil {
+			return err
+		}
+		r.Choices = max(r.Choices, n)
 	case "max_tokens", "max_completion_tokens", "max_output_tokens":
+		r.namesMax = true
 		n, err := tokenCount(m.name, v)
 		if err != nil {
 			return err

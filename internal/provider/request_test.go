@@ -90,7 +90,7 @@ func TestParseRequest(t *testing.T) {
 			Request{Model: "m", MaxOutputTokens: 30}, nil},
 		{"DuplicateToolsOnce", APIOpenAI, "responses", `{"model":"m","tools":[{"type":"web_search"},{"type":"web_search_preview"}],"web_search_options":{}}`,
 			Request{Model: "m", Tools: []string{"web_search"}, InputTokens: 7}, nil},
-		{"Whitespace", APIOpenAI, "chat.completions", " \t\r\n{ \"model\" : \"m\" , \"n\" : [ 1 , 2.5e-3 , -0 , true , false , null ] } \n",
+		{"Whitespace", APIOpenAI, "chat.completions",  " \t\r\n{ \"model\" : \"m\" , \"x\" : [ 1 , 2.5e-3 , -0 , true , false , null ] } \n",
 			Request{Model: "m"}, nil},
 		{"ManyMembers", APIOpenAI, "chat.completions", manyMembers(200, ""), Request{Model: "m"}, nil},
 		{"Depth64", APIOpenAI, "chat.completions", `{"model":"m","x":` + strings.Repeat("[", 63) + strings.Repeat("]", 63) + `}`,
@@ -100,6 +100,10 @@ func TestParseRequest(t *testing.T) {
 		{"HTTPModelNotString", APIHTTP, "POST /v1/retrieve", `{"model":5,"models":["a"],"tools":[{"type":"x"}]}`,
 			Request{InputTokens: 1}, nil},
 		{"HTTPModelString", APIHTTP, "POST /v1/retrieve", `{"model":"any thing é"}`, Request{Model: "any thing é"}, nil},
+		{"Choices", APIOpenAI, "chat.completions", `{"model":"m","n":3}`, Request{Model: "m", Choices: 3}, nil},
+		{"ChoicesBestOf", APIOpenAI, "completions", `{"model":"m","n":2,"best_of":5}`, Request{Model: "m", Choices: 5}, nil},
+		{"ChoicesNull", APIOpenAI, "chat.completions", `{"model":"m","n":null}`, Request{Model: "m", Choices: 1}, nil},
+		{"ChoicesNotOpenAI", APIAnthropic, "messages", `{"model":"m","n":"x"}`, Request{Model: "m", InputTokens: 1}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,6 +112,9 @@ func TestParseRequest(t *testing.T) {
 				t.Fatalf("ParseRequest: %v", err)
 			}
 			tt.want.API, tt.want.Endpoint = tt.api, tt.endpoint
+			if tt.want.Choices == 0 {
+				tt.want.Choices = 1
+			}
 			if diff := cmp.Diff(tt.want, *got, cmpopts.IgnoreUnexported(Request{})); diff != "" {
 				t.Errorf("ParseRequest mismatch (-want +got):\n%s", diff)
 			}
@@ -224,6 +231,10 @@ func TestParseRequestRefused(t *testing.T) {
 		{"StreamString", APIOpenAI, `{"model":"m","stream":"true"}`, "stream", "stream must be true or false"},
 		{"StreamNumber", APIOpenAI, `{"model":"m","stream":1}`, "stream", "stream must be true or false"},
 		{"MaxTokensNegative", APIOpenAI, `{"model":"m","max_tokens":-1}`, "max_tokens", "max_tokens must be a non-negative integer"},
+		{"ChoicesZero", APIOpenAI, `{"model":"m","n":0}`, "n", "n must be an integer from 1 to 128"},
+		{"ChoicesTooMany", APIOpenAI, `{"model":"m","best_of":129}`, "best_of", "best_of must be an integer from 1 to 128"},
+		{"ChoicesString", APIOpenAI, `{"model":"m","n":"2"}`, "n", "n must be an integer"},
+		{"ChoicesCaseVariant", APIOpenAI, `{"model":"m","N":2}`, "N", "N"},
 		{"MaxTokensFraction", APIOpenAI, `{"model":"m","max_completion_tokens":1.5}`, "max_completion_tokens", "non-negative integer"},
 		{"MaxTokensExponent", APIOpenAI, `{"model":"m","max_output_tokens":1e3}`, "max_output_tokens", "non-negative integer"},
 		{"MaxTokensString", APIAnthropic, `{"model":"m","max_tokens":"100"}`, "max_tokens", "non-negative integer"},
