@@ -90,7 +90,7 @@ func TestParseRequest(t *testing.T) {
 			Request{Model: "m", MaxOutputTokens: 30}, nil},
 		{"DuplicateToolsOnce", APIOpenAI, "responses", `{"model":"m","tools":[{"type":"web_search"},{"type":"web_search_preview"}],"web_search_options":{}}`,
 			Request{Model: "m", Tools: []string{"web_search"}, InputTokens: 7}, nil},
-		{"Whitespace", APIOpenAI, "chat.completions",  " \t\r\n{ \"model\" : \"m\" , \"x\" : [ 1 , 2.5e-3 , -0 , true , false , null ] } \n",
+		{"Whitespace", APIOpenAI, "chat.completions", " \t\r\n{ \"model\" : \"m\" , \"x\" : [ 1 , 2.5e-3 , -0 , true , false , null ] } \n",
 			Request{Model: "m"}, nil},
 		{"ManyMembers", APIOpenAI, "chat.completions", manyMembers(200, ""), Request{Model: "m"}, nil},
 		{"Depth64", APIOpenAI, "chat.completions", `{"model":"m","x":` + strings.Repeat("[", 63) + strings.Repeat("]", 63) + `}`,
