@@ -38,6 +38,7 @@ four characters are shown after that.`,
 		newKeyActionCmd(e, &f, "resume", "Resume a suspended key", (*adminclient.Client).ResumeKey),
 		newKeyActionCmd(e, &f, "revoke", "Revoke a key for good", (*adminclient.Client).RevokeKey),
 		newKeysRotateCmd(e, &f),
+		newKeysHygieneCmd(e, &f),
 	)
 	return cmd
 }

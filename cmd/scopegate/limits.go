@@ -45,7 +45,7 @@ func openLimits(cfg *config.Config, s *stack, logger *slog.Logger) *limits {
 	switch cfg.Limits.Driver {
 	case "redis":
 		opts := &goredis.Options{
-			Addr: cfg.Limits.Addr, Username: cfg.Limits.Username, Password: cfg.Limits.Password, DB: cfg.Limits.DB,
+			Addr: cfg.Limits.Addr, Username: cfg.Limits.Username, Password: cfg.Limits.Password.Reveal(), DB: cfg.Limits.DB,
 			// A retried Take whose answer was lost would take twice: the
 			// gateway answers 503 instead and the client retries.
 			MaxRetries: -1,

@@ -75,6 +75,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newConfigCmd(e),
 		newAuditCmd(e),
 		newUsageCmd(e),
+		newAlertsCmd(e),
 	)
 	return root
 }

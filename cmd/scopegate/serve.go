@@ -15,6 +15,7 @@ import (
 	"github.com/scopegate/scopegate/internal/admin"
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/config"
+	"github.com/scopegate/scopegate/internal/metrics"
 	"github.com/scopegate/scopegate/internal/proxy"
 	"github.com/scopegate/scopegate/internal/usage"
 )
@@ -65,11 +66,15 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	logger := newLogger(e.stderr, cfg.Log.Level)
-	s, err := openStack(ctx, e, cfg, logger)
+	m := metrics.New()
+	s, err := openStack(ctx, e, cfg, logger, m)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	if err := errors.Join(m.WatchKeyCache(s.cache), m.WatchAuditLog(s.audit, s.now)); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 
 	var firstKey apikey.Secret
 	switch secret, err := s.bootstrap(ctx); {
@@ -141,14 +146,14 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	}
 	gw, err := proxy.New(proxy.Config{Logger: logger, Config: cfg, Verifier: s.verifier, Used: lastUsed,
 		Auditor: s.audit, Privacy: s.privacy(), MockURL: mockURL, Now: s.now,
-		Limiter: lim.StoreLimiter, Usage: usageRec})
+		Limiter: lim.StoreLimiter, Usage: usageRec, Metrics: m})
 	if err != nil {
 		return err
 	}
 	warnDangling(ctx, logger, s, cfg)
 	dataSrv := newServer(gw, logger)
 	auditReader := newAuditAPI(s)
-	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader, Usage: s.usage, Now: s.now}), logger)
+	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader, Usage: s.usage, Now: s.now, Metrics: m.Handler()}), logger)
 
 	g.Go(func() error {
 		err := serveUntilDone(gctx, dataSrv, dataLn)

@@ -83,8 +83,9 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 // openStack opens the data directory, the pepper, the store and the audit
-// log. The caller must Close the stack.
-func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Logger) (_ *stack, err error) {
+// log; observer, if not nil, is told how the audit log performs (metrics).
+// The caller must Close the stack.
+func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Logger, observer audit.Observer) (_ *stack, err error) {
 	s := &stack{cfg: cfg, logger: logger, now: time.Now}
 	if e.hooks != nil && e.hooks.now != nil {
 		s.now = e.hooks.now
@@ -122,7 +123,7 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 		return nil, fmt.Errorf("open %s store: %w", cfg.Store.Driver, err)
 	}
 	auditOpts := audit.LogOptions{Now: s.now, Logger: logger, CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
-		AllowTruncatedBelowCheckpoint: cfg.Audit.AllowTruncated}
+		AllowTruncatedBelowCheckpoint: cfg.Audit.AllowTruncated, Observer: observer}
 	if e.hooks != nil && e.hooks.auditFile != nil {
 		auditOpts.SyncFile = e.hooks.auditFile
 	}

@@ -274,3 +274,25 @@ func TestUsageBadRequest(t *testing.T) {
 		wantError(t, got, "invalid_request", "", "more than 10000 rows; narrow the time range")
 	})
 }
+
+func TestHygieneBadRequest(t *testing.T) {
+	env := newTestEnvWith(t, envConfig{usage: true})
+	tests := []struct {
+		name, query, field, msg string
+	}{
+		{"UnusedNegative", "unused_days=-1", "unused_days", "must be a whole number from 0 to 365"},
+		{"UnusedTooMany", "unused_days=366", "unused_days", "must be a whole number from 0 to 365"},
+		{"UnusedNotNumber", "unused_days=30d", "unused_days", "must be a whole number from 0 to 365"},
+		{"UnexercisedTooMany", "unexercised_days=400", "unexercised_days", "must be a whole number from 0 to 365"},
+		{"UnexercisedEmpty", "unexercised_days=", "unexercised_days", "must be a whole number from 0 to 365"},
+		{"SprawlNotNumber", "sprawl_keys=ten", "sprawl_keys", "must be a whole number from 0 to 1000000"},
+		{"UnknownParam", "team=red", "team", "unknown query parameter; this route takes unused_days, unexercised_days, sprawl_keys"},
+		{"ParamTwice", "unused_days=1&unused_days=2", "unused_days", "more than once"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := errorOf(t, env.do(t, request{method: "GET", path: "/admin/v1/hygiene?" + tt.query, key: env.rootKey}), http.StatusBadRequest)
+			wantError(t, got, "invalid_request", tt.field, tt.msg)
+		})
+	}
+}

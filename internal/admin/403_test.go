@@ -98,3 +98,17 @@ func TestUsageForbidden(t *testing.T) {
 		diff(t, "error", got, admin.ErrorDetail{Type: "forbidden", Message: apikey.ErrForbidden.Error()})
 	}
 }
+
+// An admin key whose principal's ceiling holds no role reads no hygiene
+// report, and is refused before the server says whether it has a usage
+// store.
+func TestHygieneForbidden(t *testing.T) {
+	for _, withUsage := range []bool{true, false} {
+		env := newTestEnvWith(t, envConfig{usage: withUsage})
+		env.principal(t, apikey.PrincipalSpec{ID: "eve@example.com", Team: "ops", Scopes: []string{"keys:self"}})
+		_, eveKey := env.adminKey(t, "eve@example.com", "keys:self")
+		call[admin.Principal](t, env, request{method: "PATCH", path: "/admin/v1/principals/eve@example.com", key: env.rootKey, body: `{"scopes":["chatbot"]}`}, 200)
+		got := errorOf(t, env.do(t, request{method: "GET", path: "/admin/v1/hygiene", key: eveKey}), http.StatusForbidden)
+		diff(t, "error", got, admin.ErrorDetail{Type: "forbidden", Message: apikey.ErrForbidden.Error()})
+	}
+}

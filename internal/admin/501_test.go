@@ -45,3 +45,14 @@ func TestUsageNotImplemented(t *testing.T) {
 	// Authentication still comes first.
 	errorOf(t, env.do(t, request{method: "GET", path: "/admin/v1/usage"}), http.StatusUnauthorized)
 }
+
+// The hygiene report judges scopes by their usage: without a usage store
+// it is not served.
+func TestHygieneNotImplemented(t *testing.T) {
+	env := newTenants(t)
+	for _, key := range []string{env.rootKey, env.bobAdmin, env.aliceAdmin} {
+		resp := env.do(t, request{method: "GET", path: "/admin/v1/hygiene", key: key})
+		wantError(t, errorOf(t, resp, http.StatusNotImplemented), "not_implemented", "", "not implemented")
+	}
+	errorOf(t, env.do(t, request{method: "GET", path: "/admin/v1/hygiene"}), http.StatusUnauthorized)
+}

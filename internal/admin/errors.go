@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/scopegate/scopegate/internal/anomaly"
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/usage"
 )
@@ -144,6 +145,9 @@ func classify(err error) (int, ErrorDetail) {
 	case errors.Is(err, apikey.ErrNotFound):
 		// The same answer for "does not exist" and "outside your reach",
 		// so that ids of other tenants do not leak.
+		return http.StatusNotFound, ErrorDetail{Type: errTypeNotFound, Message: "not found"}
+	case errors.Is(err, anomaly.ErrNotFound):
+		// As for keys: an alert outside the caller's reach is not found.
 		return http.StatusNotFound, ErrorDetail{Type: errTypeNotFound, Message: "not found"}
 	case errors.Is(err, ErrNotFound):
 		// The audit log is for admins only, so its messages (positions and

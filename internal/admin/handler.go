@@ -32,9 +32,15 @@ type Config struct {
 	Audit AuditReader
 	// Usage answers GET /admin/v1/usage; with none, it answers 501.
 	Usage UsageReader
+	// Alerts answers GET /admin/v1/alerts and POST
+	// /admin/v1/alerts/{id}/ack; with none, they answer 501.
+	Alerts AlertInbox
 	// Now is the clock of defaults that depend on the time, such as the
 	// range of a usage report; nil is time.Now.
 	Now func() time.Time
+	// Metrics serves GET /metrics (Prometheus) without a credential; with
+	// none, the route answers 404.
+	Metrics http.Handler
 }
 
 // NewHandler returns the admin API and the /healthz and /readyz probes as

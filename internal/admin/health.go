@@ -20,6 +20,19 @@ func handleHealthz(logger *slog.Logger) http.Handler {
 	})
 }
 
+// handleMetrics serves GET /metrics with h, the Prometheus handler, or
+// answers 404 as for any unknown path when there is none. Like the probes
+// it needs no credential: scrapers usually hold none, the admin listener is
+// on loopback by default, and no metric carries a secret or an identifier.
+func handleMetrics(logger *slog.Logger, h http.Handler) http.Handler {
+	if h == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, logger, errNoRoute)
+		})
+	}
+	return h
+}
+
 // handleReadyz serves GET /readyz: 200 when ready reports no error, else
 // 503 with the reason, so that a load balancer stops sending traffic while
 // the store is unavailable. The route needs no credential, so ready must

@@ -88,6 +88,15 @@ func TestOpenAPISchemas(t *testing.T) {
 		"UsageReport":      reflect.TypeFor[UsageReport](),
 		"UsageRow":         reflect.TypeFor[UsageRow](),
 		"UsageTotals":      reflect.TypeFor[UsageTotals](),
+		"Alert":            reflect.TypeFor[Alert](),
+		"AlertList":        reflect.TypeFor[List[Alert]](),
+		// Key hygiene.
+		"HygieneReport":         reflect.TypeFor[HygieneReport](),
+		"HygienePolicy":         reflect.TypeFor[HygienePolicy](),
+		"HygieneUnusedKey":      reflect.TypeFor[HygieneUnusedKey](),
+		"HygieneUnexercisedKey": reflect.TypeFor[HygieneUnexercisedKey](),
+		"HygieneLongLivedKey":   reflect.TypeFor[HygieneLongLivedKey](),
+		"HygieneSprawl":         reflect.TypeFor[HygieneSprawl](),
 	}
 	for name, typ := range types {
 		t.Run(name, func(t *testing.T) {
@@ -166,9 +175,9 @@ func resolve(root any, ref string) any {
 // public routes answer without one. The handler has no Issuer or Verifier:
 // a route that reached either without authenticating would panic.
 func TestEveryRouteAuthenticated(t *testing.T) {
-	srv := httptest.NewServer(NewHandler(Config{}))
+	srv := httptest.NewServer(NewHandler(Config{Metrics: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}))
 	defer srv.Close()
-	public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /admin/v1/openapi.json": true}
+	public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /admin/v1/openapi.json": true, "GET /metrics": true}
 	for _, rt := range routes(Config{Logger: slog.New(slog.DiscardHandler)}) {
 		name := rt.method + " " + rt.path
 		t.Run(name, func(t *testing.T) {

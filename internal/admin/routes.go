@@ -30,6 +30,9 @@ func routes(cfg Config) []route {
 		{"GET", "/healthz", handleHealthz(logger)},
 		{"GET", "/readyz", handleReadyz(logger, cfg.Ready)},
 		{"GET", "/admin/v1/openapi.json", handleOpenAPI()},
+		// Prometheus scrapers hold no credential either; the metrics carry
+		// no secret and no unbounded label (see docs/metrics.md).
+		{"GET", "/metrics", handleMetrics(logger, cfg.Metrics)},
 
 		{"POST", "/admin/v1/principals", authed(handlePrincipalCreate(logger, issuer))},
 		{"GET", "/admin/v1/principals", authed(handlePrincipalList(logger, issuer))},
@@ -51,6 +54,13 @@ func routes(cfg Config) []route {
 
 		// Usage is scoped like the key lists: each role sees its reach.
 		{"GET", "/admin/v1/usage", authed(handleUsage(logger, cfg.Usage, now))},
+		// Key hygiene reads the key lists and the usage, with their reach.
+		{"GET", "/admin/v1/hygiene", authed(handleHygiene(logger, issuer, cfg.Usage, now))},
+
+		// Alerts are scoped like the key lists, by the principal they are
+		// about; alerts about no principal (a network) are for admins.
+		{"GET", "/admin/v1/alerts", authed(handleAlertList(logger, cfg.Alerts))},
+		{"POST", "/admin/v1/alerts/{id}/ack", authed(handleAlertAck(logger, cfg.Alerts))},
 
 		// The audit log spans every tenant: admin role only.
 		{"GET", "/admin/v1/audit/events", authed(handleAuditEvents(logger, cfg.Audit))},

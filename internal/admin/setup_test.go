@@ -62,6 +62,9 @@ type envConfig struct {
 	// usageReader, when set, serves it instead. With neither it is 501.
 	usage       bool
 	usageReader admin.UsageReader
+	// alerts, when set, makes the inbox of the alert routes from the
+	// stack's database and clock; with none they answer 501.
+	alerts func(db *sqlite.DB, now func() time.Time) admin.AlertInbox
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -93,8 +96,13 @@ func newTestEnvWith(t *testing.T, cfg envConfig) *testEnv {
 	if cfg.usage && usageReader == nil {
 		usageReader = usageStore
 	}
+	var alerts admin.AlertInbox
+	if cfg.alerts != nil {
+		alerts = cfg.alerts(db, clock.Now)
+	}
 	srv := httptest.NewServer(admin.NewHandler(admin.Config{Logger: slog.New(handler), Issuer: issuer, Verifier: verifier,
-		Ready: cfg.ready, Explainer: cfg.explainer, Audit: cfg.audit, Usage: usageReader, Now: clock.Now}))
+		Ready: cfg.ready, Explainer: cfg.explainer, Audit: cfg.audit, Usage: usageReader, Now: clock.Now,
+		Alerts: alerts}))
 	t.Cleanup(srv.Close)
 
 	env := &testEnv{srv: srv, db: db, issuer: issuer, verifier: verifier, usage: usageStore, clock: clock}

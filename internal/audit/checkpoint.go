@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -38,6 +39,9 @@ type signedTree struct {
 	root tlog.Hash
 	note []byte
 	path string // the file it was read from, if any
+	// at is when it was signed, or for one found at open, when its file
+	// was last written; zero if unknown.
+	at time.Time
 }
 
 // formatCheckpoint returns the checkpoint body of a tree.

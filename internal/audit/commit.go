@@ -94,6 +94,7 @@ func (l *Log) writeBatch(batch []*appendReq) {
 		return
 	}
 
+	l.observer.ObserveBatch(len(batch))
 	first := w.next
 	w.next += uint64(len(batch))
 	w.lastTS = ts

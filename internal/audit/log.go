@@ -64,6 +64,9 @@ type LogOptions struct {
 	// not block (hand the record to a buffered channel and drop when it is
 	// full). It is how detectors watch the log without slowing a request.
 	Tap func(Record)
+	// Observer, if set, is told how long appends wait and how large the
+	// group commits are, for metrics.
+	Observer Observer
 
 	// segmentRecords overrides segmentRecords so tests can cross segment
 	// boundaries.
@@ -83,6 +86,7 @@ type Log struct {
 	keys     logKeys
 	hashes   hashFile // reads of synced hashes, for checkpoints and proofs
 	tap      func(Record)
+	observer Observer
 
 	wake    chan struct{} // a caller queued a record; capacity 1
 	stop    chan struct{} // closed by Close
@@ -120,12 +124,16 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 		interval: opts.CheckpointInterval,
 		segSize:  opts.segmentRecords,
 		tap:      opts.Tap,
+		observer: opts.Observer,
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		runDone:  make(chan struct{}),
 	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
+	}
+	if l.observer == nil {
+		l.observer = noObserver{}
 	}
 	if l.now == nil {
 		l.now = time.Now
@@ -264,10 +272,12 @@ func (l *Log) closeFiles() error {
 // a write or sync failed, Append fails fast with an error wrapping
 // [ErrFailed]. Before [Log.Run] starts, Append waits for it.
 func (l *Log) Append(ctx context.Context, e Event) (idx uint64, err error) {
+	start := time.Now()
 	r, err := l.enqueue(ctx, e, true)
 	if err != nil {
 		return 0, err
 	}
+	defer func() { l.observer.ObserveAppend(time.Since(start)) }()
 	select {
 	case <-r.done:
 		return r.idx, r.err
@@ -364,6 +374,15 @@ func (l *Log) Size() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.durable
+}
+
+// LastCheckpoint returns the size of the latest signed checkpoint and
+// when it was signed (by the log's clock; for a checkpoint found on disk
+// at open, its file's modification time), and false before the first one.
+func (l *Log) LastCheckpoint() (size uint64, at time.Time, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.signed.size, l.signed.at, l.signed.note != nil
 }
 
 // Checkpoint returns the latest signed checkpoint (a signed note), or

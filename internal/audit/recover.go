@@ -62,6 +62,9 @@ func (l *Log) recover(allowTruncated bool, wrap func(*os.File) WriteSyncer) (*Ov
 	if !signed {
 		latest = signedTree{}
 	}
+	if fi, err := os.Stat(latest.path); err == nil {
+		latest.at = fi.ModTime() // for the checkpoint age metric
+	}
 
 	hashes, err := recoverHashes(l.dir, l.segSize, n, latest.size, l.logger)
 	if err != nil {

@@ -185,7 +185,7 @@ func (l *Log) sign() error {
 		return fmt.Errorf("sign checkpoint: %w", err)
 	}
 	l.mu.Lock()
-	l.signed = signedTree{size: size, root: root, note: msg}
+	l.signed = signedTree{size: size, root: root, note: msg, at: l.now()}
 	l.mu.Unlock()
 	l.logger.Debug("audit: signed checkpoint", "size", size)
 	return nil

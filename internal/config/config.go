@@ -53,6 +53,9 @@ type Config struct {
 	// Prices are what each model costs, by canonical model id; "*" prices
 	// every model without an entry of its own. Cost limits need them.
 	Prices map[string]Price `yaml:"prices"`
+	// Anomaly sets the thresholds of the detectors; Alerts, what alerts do.
+	Anomaly Anomaly `yaml:"anomaly"`
+	Alerts  Alerts  `yaml:"alerts"`
 	// Upstreams are the providers requests are forwarded to, by name.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Features are the capabilities keys are scoped to, by name. With no
@@ -186,6 +189,7 @@ func (c *Config) setDefaults() {
 		c.Upstreams, c.Features = Builtin()
 	}
 	c.setLimitDefaults()
+	c.setAlertDefaults()
 }
 
 // Builtin returns the upstreams and features used when the configuration
@@ -377,6 +381,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateUpstreams()...)
 	errs = append(errs, c.validateFeatures()...)
 	errs = append(errs, c.validateLimits()...)
+	errs = append(errs, c.validateAnomaly()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

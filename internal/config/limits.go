@@ -33,7 +33,7 @@ type Limits struct {
 	// Username and Password authenticate to Redis (ACL or requirepass);
 	// usually "${SCOPEGATE_REDIS_PASSWORD}".
 	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	Password Secret `yaml:"password"`
 	// DB is the Redis database number.
 	DB int `yaml:"db"`
 	// TLS connects to Redis over TLS, verifying its certificate.
@@ -61,8 +61,9 @@ type Limits struct {
 	// 100).
 	BudgetAlerts []int `yaml:"budget_alerts"`
 	// Audiences are default limits for the keys of principals of an
-	// audience ("internal", "external"): a key gets the default of every
-	// kind it does not set itself.
+	// audience ("internal", "external"), and ceilings: a key gets the
+	// default of every kind it does not set, and the lower of its own and
+	// the default of every kind it sets.
 	Audiences map[string]LimitValues `yaml:"audiences"`
 }
 
@@ -195,19 +196,6 @@ func (c *Config) validateLimits() []error {
 		}
 	}
 	return errs
-}
-
-// FailsOpen reports whether kind is listed in limits.fail_open.
-func (l Limits) FailsOpen(kind string) bool { return slices.Contains(l.FailOpen, kind) }
-
-// PriceOf returns the price of model: its own entry, else the "*" entry.
-// ok is false when neither exists.
-func (c *Config) PriceOf(model string) (p Price, ok bool) {
-	if p, ok = c.Prices[model]; ok {
-		return p, true
-	}
-	p, ok = c.Prices["*"]
-	return p, ok
 }
 
 // UnpricedModels returns, per feature, the models it serves that the

@@ -42,9 +42,12 @@ var forbidden = []string{
 	"github.com/jackc",
 	"modernc.org",
 	"github.com/redis",
+	"github.com/prometheus",
+	module + "/internal/metrics",
 	module + "/internal/store",
 	module + "/internal/admin",
 	module + "/internal/adminclient",
+	module + "/internal/notify",
 	module + "/internal/proxy",
 	module + "/cmd",
 	"testing",
@@ -257,6 +260,36 @@ func moduleRoot(t *testing.T) string {
 func hasGoFiles(dir string) bool {
 	pkg, err := build.ImportDir(dir, 0)
 	return err == nil && len(pkg.GoFiles) > 0
+}
+
+// TestPrometheusOnlyInMetrics checks that internal/metrics is the only
+// package that imports client_golang: the packages it measures declare
+// small interfaces that *metrics.Metrics satisfies, and main wires them.
+func TestPrometheusOnlyInMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list; skipped under -short")
+	}
+	root := moduleRoot(t)
+	listed := goList(t, root, []string{"./..."})
+	checked := 0
+	for path, p := range listed {
+		internal, ok := strings.CutPrefix(path, module+"/")
+		if !ok {
+			continue
+		}
+		checked++
+		if internal == "internal/metrics" || strings.HasPrefix(internal, "internal/metrics/") {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, "github.com/prometheus/") {
+				t.Errorf("%s imports %s; only internal/metrics may (declare an interface it satisfies instead)", path, imp)
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("checked %d packages of the module; go list is not finding the code", checked)
+	}
 }
 
 // TestBinaryHasNoTestCode checks that the scopegate binary links neither

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/scopegate/scopegate/internal/audit"
+	"github.com/scopegate/scopegate/internal/metrics"
 	"github.com/scopegate/scopegate/internal/proxy"
 )
 
@@ -40,6 +41,12 @@ func BenchmarkAddedLatency(b *testing.B) {
 	})
 	b.Run("gateway", func(b *testing.B) {
 		e := newTestEnv(b, envOptions{auditor: discardAuditor{}, quiet: true})
+		runLatency(b, e.url("/v1/chat/completions"), "Bearer "+e.key(b, "chat:gpt-4o-mini"))
+	})
+	// Metrics on: the same gateway counting every request in Prometheus
+	// metrics (internal/metrics), the label children already made.
+	b.Run("gateway+metrics", func(b *testing.B) {
+		e := newTestEnv(b, envOptions{auditor: discardAuditor{}, quiet: true, metrics: metrics.New()})
 		runLatency(b, e.url("/v1/chat/completions"), "Bearer "+e.key(b, "chat:gpt-4o-mini"))
 	})
 	// Limits on versus off: the same gateway with a key that has every

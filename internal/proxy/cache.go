@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scopegate/scopegate/internal/apikey"
@@ -22,6 +23,9 @@ type KeyCache struct {
 	store apikey.Lookup
 	ttl   time.Duration
 	now   func() time.Time
+	// hits and misses count lookups answered from memory and those passed
+	// to the store, for metrics.
+	hits, misses atomic.Uint64
 
 	mu         sync.Mutex
 	keys       map[apikey.ID]cached[apikey.Key]
@@ -60,6 +64,7 @@ func (c *KeyCache) Principal(ctx context.Context, id apikey.PrincipalID) (apikey
 
 func lookup[K comparable, V any](c *KeyCache, m map[K]cached[V], id K, load func() (V, error)) (V, error) {
 	if c.ttl <= 0 {
+		c.misses.Add(1)
 		return load()
 	}
 	now := c.now()
@@ -68,8 +73,10 @@ func lookup[K comparable, V any](c *KeyCache, m map[K]cached[V], id K, load func
 	gen := c.gen
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
+		c.hits.Add(1)
 		return e.v, nil
 	}
+	c.misses.Add(1)
 	v, err := load()
 	if err != nil {
 		return v, err
@@ -84,6 +91,13 @@ func lookup[K comparable, V any](c *KeyCache, m map[K]cached[V], id K, load func
 	}
 	m[id] = cached[V]{v: v, expires: now.Add(c.ttl)}
 	return v, nil
+}
+
+// Stats returns how many key and principal lookups the cache answered
+// from memory (hits) and how many it passed to the store (misses: not
+// cached, expired, or caching disabled), since it was made.
+func (c *KeyCache) Stats() (hits, misses uint64) {
+	return c.hits.Load(), c.misses.Load()
 }
 
 // Forget drops key id from the cache.

@@ -31,4 +31,13 @@
 // Every refusal is recorded as a deny event and answered in the shape of
 // the API the client speaks (OpenAI's or Anthropic's), so official SDKs
 // show it well.
+//
+// # Metrics
+//
+// With a [Metrics] in the Config, every answered request is counted once
+// (a denial when it is answered, an allowed call when it settles), with
+// the gateway's own latency, the upstream's, the tokens, and the limiter's
+// refusals. Labels are only bounded values: feature and endpoint names,
+// reasons, statuses. The package does not import Prometheus;
+// internal/metrics implements the interface.
 package proxy

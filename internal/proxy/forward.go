@@ -31,7 +31,13 @@ type call struct {
 	// body is the canonical body: exactly what was authorized.
 	body  []byte
 	start time.Time
-	res   Reservation
+	// began, sent and headers are, on the monotonic clock, when the
+	// request arrived, when it was handed to the upstream, and when the
+	// upstream's response headers came (zero if they did not): the
+	// metrics' latencies. Only the request's goroutine sets and reads
+	// them.
+	began, sent, headers time.Time
+	res                  Reservation
 	// principal, team and model are what the usage record is filed under.
 	principal *apikey.Principal
 	model     string
@@ -73,6 +79,7 @@ var strippedRequestHeaders = []string{
 func (g *Gateway) rewrite(u *upstream) func(*httputil.ProxyRequest) {
 	return func(pr *httputil.ProxyRequest) {
 		c := callFrom(pr.In.Context())
+		c.sent = time.Now()
 		out := pr.Out
 		out.URL.Scheme, out.URL.Host, out.URL.Path, out.URL.RawPath = c.target.scheme, c.target.host, c.target.path, ""
 		out.URL.RawQuery = u.query
@@ -121,6 +128,7 @@ func (g *Gateway) rewrite(u *upstream) func(*httputil.ProxyRequest) {
 func (g *Gateway) modifyResponse(u *upstream) func(*http.Response) error {
 	return func(resp *http.Response) error {
 		c := callFrom(resp.Request.Context())
+		c.headers = time.Now()
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			// Redirects are never followed nor passed on: the Location
 			// would name the upstream.
@@ -355,10 +363,25 @@ func (g *Gateway) settle(c *call, status int, u provider.Usage, outcome string) 
 		e := audit.Usage{RequestID: c.requestID, KeyID: string(c.key.ID), Status: status,
 			InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, UsageKnown: known,
 			Latency: g.now().Sub(c.start), Outcome: outcome}
+		g.countCall(c, status, u, outcome)
 		if err := g.auditor.Usage(ctx, e); err != nil {
 			g.logger.Error("record usage event", logRequestID, c.requestID, logErr, err)
 		}
 	})
+}
+
+// countCall counts a finished call in the metrics.
+func (g *Gateway) countCall(c *call, status int, u provider.Usage, outcome string) {
+	done := time.Now()
+	sent := c.sent
+	if sent.IsZero() { // never handed to the upstream
+		sent = done
+	}
+	g.metrics.Request(c.feature, c.rt.endpoint, decisionAllow, outcome, status)
+	g.metrics.Latency(c.feature, decisionAllow, sent.Sub(c.began), sinceOrZero(c.headers, sent), done.Sub(sent))
+	if u.Known {
+		g.metrics.Tokens(c.feature, u.InputTokens, u.OutputTokens)
+	}
 }
 
 // countUsage adds a finished call to the usage reports: one request, and

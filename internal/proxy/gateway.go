@@ -64,7 +64,10 @@ type Config struct {
 	AuditTimeout time.Duration
 	// Usage, if set, counts every finished call for usage reports.
 	Usage UsageRecorder
-	Now   func() time.Time
+	// Metrics, if set, counts requests, latencies, tokens and limiter
+	// refusals for monitoring.
+	Metrics Metrics
+	Now     func() time.Time
 }
 
 // UsageRecorder counts finished calls for reports; *usage.Recorder is one.
@@ -84,6 +87,7 @@ type Gateway struct {
 	privacy      audit.Privacy
 	auditTimeout time.Duration
 	usage        UsageRecorder
+	metrics      Metrics
 	prices       map[string]Price
 	cutStreams   bool
 	now          func() time.Time
@@ -96,12 +100,15 @@ type Gateway struct {
 func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{logger: cfg.Logger, verifier: cfg.Verifier, used: cfg.Used, auditor: cfg.Auditor,
 		limiter: cfg.Limiter, maxBody: cfg.Config.Proxy.MaxBodyBytes, privacy: cfg.Privacy, auditTimeout: cfg.AuditTimeout,
-		usage: cfg.Usage, prices: PricesOf(cfg.Config), cutStreams: cfg.Config.Limits.CutStreams, now: cfg.Now}
+		usage: cfg.Usage, metrics: cfg.Metrics, prices: PricesOf(cfg.Config), cutStreams: cfg.Config.Limits.CutStreams, now: cfg.Now}
 	if g.logger == nil {
 		g.logger = slog.New(slog.DiscardHandler)
 	}
 	if g.limiter == nil {
 		g.limiter = noLimits{}
+	}
+	if g.metrics == nil {
+		g.metrics = noMetrics{}
 	}
 	if g.now == nil {
 		g.now = time.Now
@@ -145,8 +152,12 @@ func Validate(cfg *config.Config) error {
 // request is what the path learns about a request as it goes; it becomes
 // the authz event.
 type request struct {
-	id       string
-	start    time.Time
+	id    string
+	start time.Time
+	// began is when the request arrived on the monotonic clock, for the
+	// metrics' latencies (start is on the gateway's clock, which tests
+	// stop).
+	began    time.Time
 	api      provider.API
 	client   netip.Addr
 	path     string
@@ -160,7 +171,7 @@ type request struct {
 // limit, audit, forward. Every refusal is recorded as a deny event before
 // it is answered.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req := &request{id: newRequestID(), start: g.now(), api: apiFor(r), client: clientAddr(r), path: r.URL.Path}
+	req := &request{id: newRequestID(), start: g.now(), began: time.Now(), api: apiFor(r), client: clientAddr(r), path: r.URL.Path}
 	w.Header().Set("X-Request-Id", req.id)
 	if err := g.serve(w, r, req); err != nil {
 		g.deny(r.Context(), w, req, err)
@@ -280,10 +291,12 @@ func (g *Gateway) deny(ctx context.Context, w http.ResponseWriter, req *request,
 	// deadline as an allow event, and the answer goes out either way.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.auditTimeout)
 	defer cancel()
-	if err := g.auditor.Authz(actx, g.authzEvent(req, "deny", e.reason, e.status, e.requiredScope)); err != nil {
+	if err := g.auditor.Authz(actx, g.authzEvent(req, decisionDeny, e.reason, e.status, e.requiredScope)); err != nil {
 		g.logger.ErrorContext(ctx, "record deny event", logRequestID, req.id, logErr, err)
 	}
 	writeError(w, req.api, e)
+	g.metrics.Request(req.decision.Feature, req.endpoint, decisionDeny, e.reason, e.status)
+	g.metrics.Latency(req.decision.Feature, decisionDeny, time.Since(req.began), 0, 0)
 }
 
 func (g *Gateway) authzEvent(req *request, decision, reason string, status int, sc string) audit.Authz {

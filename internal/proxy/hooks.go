@@ -32,6 +32,15 @@ type LimitRequest struct {
 	// RequestID is the gateway's id of the request, which holds its
 	// concurrency slots until the reservation is settled.
 	RequestID string
+	// Metered is set for model calls, whose responses report token usage:
+	// token and cost limits apply only to them.
+	Metered bool
+	// Choices is how many completions the request asks for ("n"); each
+	// may produce up to the output cap.
+	Choices int64
+	// NoOutput is set for calls that produce no output tokens
+	// (embeddings): none is reserved.
+	NoOutput bool
 }
 
 // Limiter reserves a request's cost before it is forwarded and settles it
@@ -52,6 +61,10 @@ type Reservation interface {
 	// OutputTokens returns the output tokens reserved, 0 when no limit
 	// counts tokens.
 	OutputTokens() int64
+	// OutputCap returns the output per choice the reservation assumed for
+	// a request that named no maximum, to be forwarded as its maximum; 0
+	// when nothing needs capping.
+	OutputCap() int64
 }
 
 // LimitExceeded is implemented by the errors a Limiter returns for a
@@ -76,3 +89,4 @@ type noReservation struct{}
 func (noReservation) Settle(context.Context, provider.Usage) {}
 func (noReservation) Quotas() []ratelimit.Quota              { return nil }
 func (noReservation) OutputTokens() int64                    { return 0 }
+func (noReservation) OutputCap() int64                       { return 0 }

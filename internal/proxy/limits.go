@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,7 +32,9 @@ type LimiterConfig struct {
 	// limit is refused (503).
 	FailOpen []ratelimit.Kind
 	// Audiences are default limits of the keys of principals of each
-	// audience: a key gets the default of every kind it does not set.
+	// audience, which are also ceilings: a key gets the default of every
+	// kind it does not set, and the lower of the two of every kind it
+	// does.
 	Audiences map[apikey.Audience]apikey.Limits
 	// Features are limits every key has on its calls to a feature,
 	// counted per key and feature.
@@ -63,6 +66,7 @@ type StoreLimiter struct {
 	// lastOpen is when a fail-open was last logged (Unix nanoseconds), so
 	// an outage logs once a second, not once a request.
 	lastOpen atomic.Int64
+	wg       sync.WaitGroup // dropLeases
 }
 
 var _ Limiter = (*StoreLimiter)(nil)
@@ -75,8 +79,12 @@ func NewStoreLimiter(cfg LimiterConfig) *StoreLimiter {
 	return &StoreLimiter{cfg: cfg, logger: cfg.Logger, budget: newBudgetWatch(cfg.BudgetAlerts, cfg.Alerts, cfg.Logger)}
 }
 
-// Wait waits until the alerts being recorded are written.
-func (l *StoreLimiter) Wait() { l.budget.wait() }
+// Wait waits until the alerts being recorded are written and the slots
+// being given back after a failure are.
+func (l *StoreLimiter) Wait() {
+	l.budget.wait()
+	l.wg.Wait()
+}
 
 // FeatureScope returns the scope of the limits a feature sets on each key
 // that calls it.
@@ -95,13 +103,19 @@ func (l *StoreLimiter) Limits(key *apikey.Key, principal *apikey.Principal, feat
 	return ratelimit.AppendLimits(limits, ratelimit.PrincipalScope(principal.ID), principal.Limits)
 }
 
-// withDefaults returns own with every unset (zero) limit taken from def.
+// withDefaults returns own with every limit that def sets capped by it:
+// the default of a kind own leaves unset, the lower of the two otherwise.
+// A key's own limits are set by whoever manages it, self-service
+// included, so audience defaults are ceilings it cannot raise.
 func withDefaults(own, def apikey.Limits) apikey.Limits {
 	pick := func(a, b int64) int64 {
-		if a != 0 {
+		switch {
+		case b == 0:
 			return a
+		case a == 0:
+			return b
 		}
-		return b
+		return min(a, b)
 	}
 	return apikey.Limits{
 		RequestsPerMinute: pick(own.RequestsPerMinute, def.RequestsPerMinute),
@@ -127,25 +141,34 @@ func (e *UnpricedError) Error() string {
 // once, or nothing.
 func (l *StoreLimiter) Reserve(ctx context.Context, r LimitRequest) (Reservation, error) {
 	limits := l.Limits(r.Key, r.Principal, r.Feature)
+	if !r.Metered {
+		limits = slices.DeleteFunc(limits, countsUsage)
+	}
 	if len(limits) == 0 {
 		return noReservation{}, nil
-	}
-	out := r.MaxOutputTokens
-	if out <= 0 {
-		out = l.cfg.DefaultOutput
 	}
 	principal := string(r.Principal.ID)
 	if l.cfg.Principal != nil {
 		principal = l.cfg.Principal(principal)
 	}
-	res := &storeReservation{l: l, limits: limits, id: r.RequestID, principal: principal,
-		output: out, tokens: addTokens(r.InputTokens, out)}
+	res := &storeReservation{l: l, limits: limits, id: r.RequestID, principal: principal}
+	if r.Metered && !r.NoOutput {
+		// Each choice may produce up to the request's maximum, or, when it
+		// names none, the default, which is then forwarded as its maximum.
+		perChoice := r.MaxOutputTokens
+		if perChoice <= 0 {
+			perChoice = l.cfg.DefaultOutput
+			res.outputCap = perChoice
+		}
+		res.output = mulTokens(perChoice, max(r.Choices, 1))
+	}
+	res.tokens = addTokens(r.InputTokens, res.output)
 	if hasCost(limits) {
 		price, ok := l.price(r.Resource)
 		if !ok {
 			return nil, &UnpricedError{Model: r.Resource}
 		}
-		res.price, res.cost = price, int64(price.Cost(r.InputTokens, out))
+		res.price, res.cost = price, int64(price.Cost(r.InputTokens, res.output))
 	}
 	req := ratelimit.Request{Limits: limits, Tokens: res.tokens, Cost: res.cost, ID: r.RequestID,
 		Lease: l.cfg.Lease, Now: l.now()}
@@ -154,6 +177,10 @@ func (l *StoreLimiter) Reserve(ctx context.Context, r LimitRequest) (Reservation
 		if _, refused := errors.AsType[*ratelimit.ExceededError](err); refused || errors.Is(err, ratelimit.ErrInvalid) {
 			return nil, err
 		}
+		// The take may have happened and only its answer been lost: drop
+		// the concurrency lease it may hold, or the slot stays taken for
+		// the whole lease.
+		l.dropLeases(limits, r.RequestID)
 		if l.failsOpen(limits) {
 			l.logFailOpen(ctx, err)
 			return noReservation{}, nil
@@ -194,6 +221,47 @@ func (l *StoreLimiter) logFailOpen(ctx context.Context, err error) {
 	l.logger.WarnContext(ctx, "limiter unreachable: forwarding requests unlimited (limits.fail_open)", logErr, err)
 }
 
+// countsUsage reports whether l counts tokens or cost, which only calls
+// that report usage can be charged.
+func countsUsage(l ratelimit.Limit) bool {
+	return l.Kind != ratelimit.RequestsPerMinute && l.Kind != ratelimit.Concurrent
+}
+
+// dropLeases gives back, in the background, the concurrency slots of
+// request id among limits: a settlement of those limits alone, which is
+// safe to repeat (a lease is dropped once), unlike one that moves tokens.
+func (l *StoreLimiter) dropLeases(limits []ratelimit.Limit, id string) {
+	var leases []ratelimit.Limit
+	for _, lim := range limits {
+		if lim.Kind == ratelimit.Concurrent {
+			leases = append(leases, lim)
+		}
+	}
+	if len(leases) == 0 {
+		return
+	}
+	l.wg.Go(func() {
+		for attempt := range 3 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := l.cfg.Store.Settle(ctx, ratelimit.Settlement{Limits: leases, ID: id})
+			cancel()
+			if err == nil {
+				return
+			}
+			time.Sleep(time.Duration(attempt+1) * 500 * time.Millisecond)
+		}
+		l.logger.Warn("concurrency slot not given back; it frees when its lease ends", logRequestID, id)
+	})
+}
+
+// mulTokens multiplies non-negative counts, saturating.
+func mulTokens(a, b int64) int64 {
+	if b != 0 && a > math.MaxInt64/b {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
 func hasCost(limits []ratelimit.Limit) bool {
 	for _, l := range limits {
 		if l.Kind == ratelimit.CostPerDay || l.Kind == ratelimit.CostPerMonth {
@@ -217,16 +285,26 @@ type storeReservation struct {
 	limits    []ratelimit.Limit
 	id        string
 	principal string
-	// output is the output tokens reserved; tokens, input and output.
-	output, tokens int64
-	price          Price
-	cost           int64
-	taken          time.Time
-	quotas         []ratelimit.Quota
+	// output is the output tokens reserved (all choices); tokens, input
+	// and output; outputCap, the per-choice cap to forward, if any.
+	output, tokens, outputCap int64
+	price                     Price
+	cost                      int64
+	taken                     time.Time
+	quotas                    []ratelimit.Quota
 }
 
 // Quotas returns the state of the limits after the reservation.
 func (s *storeReservation) Quotas() []ratelimit.Quota { return s.quotas }
+
+// OutputCap returns the output per choice reserved for a request that
+// named no maximum, 0 when it named one or no limit counts tokens or cost.
+func (s *storeReservation) OutputCap() int64 {
+	if s.OutputTokens() == 0 {
+		return 0
+	}
+	return s.outputCap
+}
 
 // OutputTokens returns the output tokens reserved, or 0 when no limit
 // counts tokens or cost: a stream is only cut to protect such a limit.
@@ -254,6 +332,7 @@ func (s *storeReservation) Settle(ctx context.Context, u provider.Usage) {
 	quotas, err := s.l.cfg.Store.Settle(ctx, st)
 	if err != nil {
 		s.l.logger.ErrorContext(ctx, "settle limits", logErr, err)
+		s.l.dropLeases(s.limits, s.id)
 		return
 	}
 	at := st.Now

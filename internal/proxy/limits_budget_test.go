@@ -130,7 +130,7 @@ func TestBudgetAlertWait(t *testing.T) {
 		key := &apikey.Key{ID: "k1", Limits: apikey.Limits{TokensPerDay: 100}}
 		p := &apikey.Principal{ID: "p1", Audience: apikey.AudienceInternal}
 		// 40 + 20 reserved: past 50 %.
-		res, err := lim.Reserve(t.Context(), proxy.LimitRequest{Key: key, Principal: p, Feature: "chat",
+		res, err := lim.Reserve(t.Context(), proxy.LimitRequest{Metered: true, Key: key, Principal: p, Feature: "chat",
 			Resource: "m", InputTokens: 40, MaxOutputTokens: 20, RequestID: "r1"})
 		if err != nil {
 			t.Fatalf("Reserve: %v", err)

@@ -13,8 +13,9 @@ import (
 )
 
 // TestAudienceDefaults checks that a key gets the default limits of its
-// principal's audience for every kind it does not set, and keeps its own
-// value for the kinds it sets, as the RateLimit-Policy of a call shows.
+// principal's audience for every kind it does not set, and the lower of
+// its own and the default for the kinds it sets (defaults are ceilings a
+// self-service key cannot raise), as the RateLimit-Policy of a call shows.
 func TestAudienceDefaults(t *testing.T) {
 	audiences := map[apikey.Audience]apikey.Limits{
 		apikey.AudienceExternal: {RequestsPerMinute: 60, TokensPerDay: 5000},
@@ -30,9 +31,11 @@ func TestAudienceDefaults(t *testing.T) {
 			wantPolicy: `"key_requests_per_minute";q=60;w=60, "key_tokens_per_day";q=5000;w=86400;qu="tokens"`},
 		{name: "ExternalKeyWins", principal: externalID, key: apikey.Limits{RequestsPerMinute: 5},
 			wantPolicy: `"key_requests_per_minute";q=5;w=60, "key_tokens_per_day";q=5000;w=86400;qu="tokens"`},
-		{name: "ExternalKeyAddsKind", principal: externalID, key: apikey.Limits{TokensPerMinute: 40000, TokensPerDay: 9000},
+		{name: "ExternalKeyAddsKind", principal: externalID, key: apikey.Limits{TokensPerMinute: 40000, TokensPerDay: 3000},
 			wantPolicy: `"key_requests_per_minute";q=60;w=60, "key_tokens_per_minute";q=40000;w=60;qu="tokens", ` +
-				`"key_tokens_per_day";q=9000;w=86400;qu="tokens"`},
+				`"key_tokens_per_day";q=3000;w=86400;qu="tokens"`},
+		{name: "ExternalKeyCannotRaise", principal: externalID, key: apikey.Limits{RequestsPerMinute: 1 << 40, TokensPerDay: 9000},
+			wantPolicy: `"key_requests_per_minute";q=60;w=60, "key_tokens_per_day";q=5000;w=86400;qu="tokens"`},
 		{name: "InternalDefaults", principal: internalID,
 			wantPolicy: `"key_requests_per_minute";q=100;w=60`},
 		{name: "InternalKeyWins", principal: internalID, key: apikey.Limits{RequestsPerMinute: 7, Concurrent: 3},

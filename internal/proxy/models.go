@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/scopegate/scopegate/internal/audit"
 	"github.com/scopegate/scopegate/internal/policy"
@@ -18,7 +19,7 @@ func (g *Gateway) listModels(w http.ResponseWriter, r *http.Request, req *reques
 	ids := policy.Models(k, p, g.table.features)
 	req.endpoint = "models.list"
 	actx, cancel := context.WithTimeout(r.Context(), g.auditTimeout)
-	err := g.auditor.Authz(actx, g.authzEvent(req, "allow", string(policy.ReasonAllowed), 0, ""))
+	err := g.auditor.Authz(actx, g.authzEvent(req, decisionAllow, string(policy.ReasonAllowed), 0, ""))
 	cancel()
 	if err != nil {
 		g.deny(r.Context(), w, req, &gateError{status: http.StatusServiceUnavailable, reason: "audit_unavailable",
@@ -58,4 +59,6 @@ func (g *Gateway) listModels(w http.ResponseWriter, r *http.Request, req *reques
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(body)
 	g.auditor.Usage(r.Context(), audit.Usage{RequestID: req.id, KeyID: string(req.keyID), Status: http.StatusOK, Outcome: "ok", Latency: g.now().Sub(req.start)})
+	g.metrics.Request("", req.endpoint, decisionAllow, "ok", http.StatusOK)
+	g.metrics.Latency("", decisionAllow, time.Since(req.began), 0, 0)
 }

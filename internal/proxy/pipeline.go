@@ -16,15 +16,20 @@ import (
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, rt *route, p *parsed, d policy.Decision) *gateError {
 	up := rt.upstreams[d.Feature]
 	lr := LimitRequest{Key: &req.verified.Key, Principal: &req.verified.Principal, Feature: d.Feature, Resource: d.Resource, RequestID: req.id}
-	if p.req != nil {
-		lr.InputTokens, lr.MaxOutputTokens = p.req.InputTokens, p.req.MaxOutputTokens
+	if p.req != nil && rt.api != provider.APIHTTP {
+		// Model calls report their token usage; custom routes do not, so
+		// token and cost limits do not apply to them.
+		lr.Metered, lr.InputTokens, lr.MaxOutputTokens, lr.Choices = true, p.req.InputTokens, p.req.MaxOutputTokens, p.req.Choices
+		lr.NoOutput = rt.endpoint == "embeddings"
 	}
 	res, err := g.limiter.Reserve(r.Context(), lr)
 	if err != nil {
-		return limitError(err, g.now())
+		e := limitError(err, g.now())
+		g.countRefusal(err, e.reason)
+		return e
 	}
 	actx, cancel := context.WithTimeout(r.Context(), g.auditTimeout)
-	err = g.auditor.Authz(actx, g.authzEvent(req, "allow", string(policy.ReasonAllowed), 0, ""))
+	err = g.auditor.Authz(actx, g.authzEvent(req, decisionAllow, string(policy.ReasonAllowed), 0, ""))
 	cancel()
 	if err != nil {
 		res.Settle(context.WithoutCancel(r.Context()), provider.Usage{Known: true}) // never forwarded: nothing used
@@ -33,7 +38,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, 
 	}
 	body := []byte(nil)
 	if p.req != nil {
-		body = p.req.Canonical(d.Resource)
+		// The output cap the limits reserved is forwarded, so the upstream
+		// cannot produce more than was reserved.
+		body = p.req.CanonicalCapped(d.Resource, res.OutputCap())
 		if rt.custom && rt.dataset.name != "" {
 			body = p.req.Canonical(p.req.Model) // datasets are not rewritten; the model field, if any, stays
 		}
@@ -49,7 +56,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, 
 	}
 	target := rt.upstreamURL(up, pathValue)
 	c := &call{requestID: req.id, key: &req.verified.Key, rt: rt, feature: d.Feature, body: body,
-		start: req.start, res: res, target: &urlTarget{scheme: target.Scheme, host: target.Host, path: target.Path},
+		start: req.start, began: req.began, res: res, target: &urlTarget{scheme: target.Scheme, host: target.Host, path: target.Path},
 		principal: &req.verified.Principal, model: d.Resource}
 	if p.req != nil {
 		c.inputEstimate, c.stripUsage = p.req.InputTokens, p.req.InjectsStreamUsage()

@@ -105,6 +105,7 @@ type testEnv struct {
 	hasher  *apikey.Hasher
 	auditor *fakeAuditor
 	clock   *testClock
+	cache   *proxy.KeyCache
 }
 
 // envOptions changes how newTestEnv builds the gateway.
@@ -120,6 +121,8 @@ type envOptions struct {
 	// config is YAML appended to testConfig: top-level sections it does
 	// not have, such as limits or prices.
 	config string
+	// metrics, if set, is the gateway's Metrics.
+	metrics proxy.Metrics
 }
 
 func newTestEnv(tb testing.TB, opts envOptions) *testEnv {
@@ -144,6 +147,7 @@ func newTestEnv(tb testing.TB, opts envOptions) *testEnv {
 	e.keys.addPrincipal(apikey.Principal{ID: disabledID, Kind: apikey.KindUser, Audience: apikey.AudienceInternal,
 		Status: apikey.PrincipalDisabled, Ceiling: scope.MustParseSet("chat")})
 	lookup := proxy.NewKeyCache(e.keys, time.Minute, e.clock.Now)
+	e.cache = lookup
 	var auditor proxy.Auditor = e.auditor
 	if opts.auditor != nil {
 		auditor = opts.auditor
@@ -156,6 +160,7 @@ func newTestEnv(tb testing.TB, opts envOptions) *testEnv {
 		Auditor:  auditor,
 		Limiter:  opts.limiter,
 		Privacy:  opts.privacy,
+		Metrics:  opts.metrics,
 		Now:      e.clock.Now,
 	})
 	if err != nil {
@@ -623,6 +628,7 @@ type fakeReservation struct {
 
 func (r *fakeReservation) Quotas() []ratelimit.Quota { return nil }
 func (r *fakeReservation) OutputTokens() int64       { return 0 }
+func (r *fakeReservation) OutputCap() int64          { return 0 }
 
 func (r *fakeReservation) Settle(_ context.Context, u provider.Usage) {
 	r.settles.Add(1)

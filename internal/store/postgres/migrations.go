@@ -121,6 +121,31 @@ CREATE INDEX usage_hourly_key ON usage_hourly (key_id, hour);
 CREATE INDEX usage_hourly_principal ON usage_hourly (principal, hour);
 CREATE INDEX usage_hourly_team ON usage_hourly (team, hour);
 `},
+		{4, "alert groups", `
+-- One row per alert group (anomaly.Store): the first alert of a rule about
+-- a subject, counted while the group stays open. principal and team are
+-- the subject's when the group opened; they decide which admins see it.
+CREATE TABLE alerts (
+	id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	rule      text COLLATE "C" NOT NULL,
+	subject   text COLLATE "C" NOT NULL,
+	principal text COLLATE "C" NOT NULL DEFAULT '',
+	team      text COLLATE "C" NOT NULL DEFAULT '',
+	key_id    text COLLATE "C" NOT NULL DEFAULT '',
+	figures   text             NOT NULL DEFAULT '',
+	first_at  timestamptz      NOT NULL,
+	last_at   timestamptz      NOT NULL,
+	count     bigint           NOT NULL DEFAULT 1,
+	acked_at  timestamptz,     -- NULL until acknowledged
+	acked_by  text             NOT NULL DEFAULT ''
+);
+
+-- Lists are newest first (id descending) within a tenant or a filter.
+CREATE INDEX alerts_principal ON alerts (principal, id);
+CREATE INDEX alerts_team ON alerts (team, id);
+CREATE INDEX alerts_subject ON alerts (subject, id);
+CREATE INDEX alerts_rule ON alerts (rule, id);
+`},
 	}
 }
 

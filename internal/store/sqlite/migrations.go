@@ -118,6 +118,31 @@ CREATE INDEX usage_hourly_key ON usage_hourly (key_id, hour);
 CREATE INDEX usage_hourly_principal ON usage_hourly (principal, hour);
 CREATE INDEX usage_hourly_team ON usage_hourly (team, hour);
 `},
+		{4, "alert groups", `
+-- One row per alert group (anomaly.Store): the first alert of a rule about
+-- a subject, counted while the group stays open. principal and team are
+-- the subject's when the group opened; they decide which admins see it.
+CREATE TABLE alerts (
+	id        INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused
+	rule      TEXT    NOT NULL,
+	subject   TEXT    NOT NULL,
+	principal TEXT    NOT NULL DEFAULT '',
+	team      TEXT    NOT NULL DEFAULT '',
+	key_id    TEXT    NOT NULL DEFAULT '',
+	figures   TEXT    NOT NULL DEFAULT '',
+	first_at  INTEGER NOT NULL, -- Unix microseconds
+	last_at   INTEGER NOT NULL,
+	count     INTEGER NOT NULL DEFAULT 1,
+	acked_at  INTEGER,          -- NULL until acknowledged
+	acked_by  TEXT    NOT NULL DEFAULT ''
+) STRICT;
+
+-- Lists are newest first (id descending) within a tenant or a filter.
+CREATE INDEX alerts_principal ON alerts (principal, id);
+CREATE INDEX alerts_team ON alerts (team, id);
+CREATE INDEX alerts_subject ON alerts (subject, id);
+CREATE INDEX alerts_rule ON alerts (rule, id);
+`},
 	}
 }
 
