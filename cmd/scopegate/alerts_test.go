@@ -84,7 +84,7 @@ func cmdAlertServe(ts *testscript.TestScript, neg bool, args []string) {
 	logger := newLogger(logs, "debug")
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{getenv: ts.Getenv, stdin: strings.NewReader(""), stdout: logs, stderr: logs, hooks: &testHooks{now: scriptNow}}
-	s, err := openStack(ctx, e, cfg, logger, nil)
+	s, err := openStack(ctx, e, cfg, logger, stackOptions{})
 	if err != nil {
 		cancel()
 		ts.Fatalf("open stack: %v", err)

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/scopegate/scopegate/internal/anomaly"
 	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/audit"
 	"github.com/scopegate/scopegate/internal/notify"
 )
 
@@ -79,5 +82,55 @@ func newAlerting(s *stack, store anomaly.Store, opts alertingOptions) *alerting 
 func (al *alerting) run(ctx context.Context) {
 	if al.webhook != nil {
 		al.webhook.Run(ctx)
+	}
+}
+
+// detectorQueue is how many durable records may wait for the detectors.
+// The detectors keep up with far more than the gateway's rate; the queue
+// absorbs bursts, and past it records are skipped (and counted) rather
+// than slow the audit log's writer.
+const detectorQueue = 1 << 16
+
+// detectorFeed hands the audit log's durable records to the detectors, off
+// the request path: the log's tap only queues them.
+type detectorFeed struct {
+	ch      chan audit.Record
+	dropped atomic.Int64
+}
+
+func newDetectorFeed(size int) *detectorFeed {
+	return &detectorFeed{ch: make(chan audit.Record, size)}
+}
+
+// tap is the audit log's Tap: it never blocks.
+func (f *detectorFeed) tap(r audit.Record) {
+	select {
+	case f.ch <- r:
+	default:
+		f.dropped.Add(1)
+	}
+}
+
+// run feeds queued records to det and raises what it finds through d
+// until ctx is done. It logs, at most once a minute, how many records
+// were skipped because the queue was full.
+func (f *detectorFeed) run(ctx context.Context, det *anomaly.Detectors, d *anomaly.Dispatcher, logger *slog.Logger) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if n := f.dropped.Swap(0); n > 0 {
+				logger.Warn("anomaly: detectors fell behind; audit records skipped", "records", n)
+			}
+		case r := <-f.ch:
+			for _, a := range det.Observe(r) {
+				if err := d.Raise(ctx, a); err != nil {
+					logger.Warn("anomaly: alert not raised", "rule", a.Rule, "subject", a.Subject, "err", err)
+				}
+			}
+		}
 	}
 }

@@ -22,7 +22,7 @@ capture it; it is never shown again.`,
 			if err != nil {
 				return err
 			}
-			s, err := openStack(cmd.Context(), e, cfg, newLogger(e.stderr, cfg.Log.Level), nil)
+			s, err := openStack(cmd.Context(), e, cfg, newLogger(e.stderr, cfg.Log.Level), stackOptions{})
 			if err != nil {
 				return err
 			}

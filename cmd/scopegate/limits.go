@@ -37,8 +37,9 @@ type limits struct {
 }
 
 // openLimits builds the limiter the config describes: counters in memory
-// or in Redis, with the defaults, prices and alerts of the config.
-func openLimits(cfg *config.Config, s *stack, logger *slog.Logger) *limits {
+// or in Redis, with the defaults and prices of the config; budget alerts
+// go to alerts.
+func openLimits(cfg *config.Config, s *stack, alerts proxy.AlertRecorder, logger *slog.Logger) *limits {
 	l := &limits{close: func() error { return nil }}
 	var store ratelimit.Store
 	now := s.now // memory: the gateway's clock
@@ -91,7 +92,7 @@ func openLimits(cfg *config.Config, s *stack, logger *slog.Logger) *limits {
 	l.StoreLimiter = proxy.NewStoreLimiter(proxy.LimiterConfig{
 		Store: store, DefaultOutput: cfg.Limits.DefaultOutputTokens, Lease: time.Duration(cfg.Limits.ConcurrencyLease),
 		FailOpen: failOpen, Audiences: audiences, Features: features, Prices: proxy.PricesOf(cfg),
-		BudgetAlerts: cfg.Limits.BudgetAlerts, Alerts: s.audit, Principal: s.privacy().Principal,
+		BudgetAlerts: cfg.Limits.BudgetAlerts, Alerts: alerts, Principal: s.privacy().Principal,
 		Now: now, Logger: logger,
 	})
 	return l

@@ -13,9 +13,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/scopegate/scopegate/internal/admin"
+	"github.com/scopegate/scopegate/internal/anomaly"
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/config"
 	"github.com/scopegate/scopegate/internal/metrics"
+	"github.com/scopegate/scopegate/internal/notify"
 	"github.com/scopegate/scopegate/internal/proxy"
 	"github.com/scopegate/scopegate/internal/usage"
 )
@@ -67,7 +69,8 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	}
 	logger := newLogger(e.stderr, cfg.Log.Level)
 	m := metrics.New()
-	s, err := openStack(ctx, e, cfg, logger, m)
+	feed := newDetectorFeed(detectorQueue)
+	s, err := openStack(ctx, e, cfg, logger, stackOptions{observer: m, tap: feed.tap})
 	if err != nil {
 		return err
 	}
@@ -99,7 +102,15 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	defer adminLn.Close()
 
 	lastUsed := apikey.NewLastUsed(s.store, logger)
-	lim := openLimits(cfg, s, logger)
+	al := newAlerting(s, s.alerts, alertingOptions{
+		GroupWindow: time.Duration(cfg.Alerts.GroupWindow), Actions: cfg.Alerts.Actions, Counter: m,
+		Webhook: notify.Config{URL: cfg.Alerts.Webhook.URL.Reveal(), Timeout: time.Duration(cfg.Alerts.Webhook.Timeout),
+			MaxAttempts: cfg.Alerts.Webhook.MaxAttempts},
+	})
+	detectors := anomaly.NewDetectors(cfg.Anomaly.Thresholds())
+	expiry := newExpiryScanner(s, expiryScannerConfig{raiser: al.dispatcher, alerts: s.alerts,
+		notice: time.Duration(cfg.Alerts.KeyExpiryNotice), interval: time.Duration(cfg.Alerts.KeyExpiryScan)})
+	lim := openLimits(cfg, s, al.dispatcher, logger)
 	defer lim.close()
 	defer lim.Wait() // budget alerts being recorded, before the audit log closes
 	usageRec := usage.NewRecorder(s.usage, logger, usage.RecorderOptions{Now: s.now})
@@ -153,7 +164,7 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	warnDangling(ctx, logger, s, cfg)
 	dataSrv := newServer(gw, logger)
 	auditReader := newAuditAPI(s)
-	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader, Usage: s.usage, Now: s.now, Metrics: m.Handler()}), logger)
+	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader, Usage: s.usage, Alerts: al.inbox, Now: s.now, Metrics: m.Handler()}), logger)
 
 	g.Go(func() error {
 		err := serveUntilDone(gctx, dataSrv, dataLn)
@@ -166,6 +177,9 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	g.Go(func() error { return serveUntilDone(gctx, adminSrv, adminLn) })
 	g.Go(func() error { lastUsed.Run(gctx, lastUsedInterval); return nil })
 	g.Go(func() error { usageRec.Run(gctx); return nil })
+	g.Go(func() error { feed.run(gctx, detectors, al.dispatcher, logger); return nil })
+	g.Go(func() error { expiry.Run(gctx); return nil })
+	g.Go(func() error { al.run(gctx); return nil })
 	pub := newPublisher(cfg.Audit.Publish, s.audit, logger)
 	if pub != nil {
 		g.Go(func() error { return pub.Run(gctx) })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/scopegate/scopegate/internal/anomaly"
 	"io"
 	"log/slog"
 	"time"
@@ -57,9 +58,11 @@ type stack struct {
 	now    func() time.Time
 	dir    *datadir.Dir
 	store  store
-	// usage holds the usage reports, in the same database as store.
-	usage usage.Store
-	audit *audit.Log
+	// usage holds the usage reports and alerts the alert groups, in the
+	// same database as store.
+	usage  usage.Store
+	alerts anomaly.Store
+	audit  *audit.Log
 	// auditDone receives the audit log's Run result when it stops.
 	auditDone chan error
 	cache     *proxy.KeyCache
@@ -82,10 +85,17 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
+// stackOptions are the optional watchers of a stack's audit log.
+type stackOptions struct {
+	// observer, if not nil, is told how the audit log performs (metrics).
+	observer audit.Observer
+	// tap, if not nil, is given every durable record (the detectors).
+	tap func(audit.Record)
+}
+
 // openStack opens the data directory, the pepper, the store and the audit
-// log; observer, if not nil, is told how the audit log performs (metrics).
-// The caller must Close the stack.
-func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Logger, observer audit.Observer) (_ *stack, err error) {
+// log. The caller must Close the stack.
+func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Logger, opts stackOptions) (_ *stack, err error) {
 	s := &stack{cfg: cfg, logger: logger, now: time.Now}
 	if e.hooks != nil && e.hooks.now != nil {
 		s.now = e.hooks.now
@@ -109,12 +119,12 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 	case "sqlite":
 		var db *sqlite.DB
 		if db, err = sqlite.Open(ctx, s.dir.Join("scopegate.db")); err == nil {
-			s.store, s.usage = db, sqlite.NewUsageStore(db)
+			s.store, s.usage, s.alerts = db, sqlite.NewUsageStore(db), sqlite.NewAlertStore(db)
 		}
 	case "postgres":
 		var db *postgres.DB
 		if db, err = postgres.Open(ctx, cfg.Store.DSN); err == nil {
-			s.store, s.usage = db, postgres.NewUsageStore(db)
+			s.store, s.usage, s.alerts = db, postgres.NewUsageStore(db), postgres.NewAlertStore(db)
 		}
 	default:
 		err = fmt.Errorf("unknown store driver %q", cfg.Store.Driver)
@@ -123,7 +133,7 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 		return nil, fmt.Errorf("open %s store: %w", cfg.Store.Driver, err)
 	}
 	auditOpts := audit.LogOptions{Now: s.now, Logger: logger, CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
-		AllowTruncatedBelowCheckpoint: cfg.Audit.AllowTruncated, Observer: observer}
+		AllowTruncatedBelowCheckpoint: cfg.Audit.AllowTruncated, Observer: opts.observer, Tap: opts.tap}
 	if e.hooks != nil && e.hooks.auditFile != nil {
 		auditOpts.SyncFile = e.hooks.auditFile
 	}

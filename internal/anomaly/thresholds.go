@@ -95,6 +95,10 @@ type Thresholds struct {
 // client_not_allowed (configuration mistakes of a valid key's owner).
 var DefaultCredentialReasons = []string{"invalid_key", "malformed_key", "key_revoked", "key_expired"}
 
+// maxReasons bounds CredentialBurst.Reasons (each event remembers its
+// reason's index in a uint16).
+const maxReasons = 256
+
 // detectorRules are the rules the Detectors raise, the ones Disabled may name.
 var detectorRules = []string{RuleProbing, RuleCredentialBurst, RuleRateSpike, RuleNewNetwork}
 
@@ -122,7 +126,7 @@ func DefaultThresholds() Thresholds {
 
 // Validate reports the first field that is out of range, and a disabled
 // rule that does not exist. Zero fields are valid: they take the default.
-func (t *Thresholds) Validate() error {
+func (t Thresholds) Validate() error {
 	var errs []error
 	check := func(ok bool, format string, args ...any) {
 		if !ok {
@@ -138,6 +142,7 @@ func (t *Thresholds) Validate() error {
 	check(t.CredentialBurst.Window >= 0 && t.CredentialBurst.Window <= MaxBurstWindow,
 		"credential_burst.window %v: want at most %v", t.CredentialBurst.Window, MaxBurstWindow)
 	check(!slices.Contains(t.CredentialBurst.Reasons, ""), "credential_burst.reasons: empty reason")
+	check(len(t.CredentialBurst.Reasons) <= maxReasons, "credential_burst.reasons: more than %d", maxReasons)
 	check(t.RateSpike.Factor == 0 || t.RateSpike.Factor >= 1 && t.RateSpike.Factor <= 1e6,
 		"rate_spike.factor %v: want 1 to 1e6", t.RateSpike.Factor)
 	check(t.RateSpike.MinPerMinute >= 0, "rate_spike.min_per_minute %d: negative", t.RateSpike.MinPerMinute)
@@ -185,6 +190,9 @@ func (t Thresholds) withDefaults() Thresholds {
 	if len(t.CredentialBurst.Reasons) == 0 {
 		t.CredentialBurst.Reasons = def.CredentialBurst.Reasons
 	}
+	// Copies: the caller keeps its slices.
+	t.CredentialBurst.Reasons = slices.Clone(t.CredentialBurst.Reasons[:min(len(t.CredentialBurst.Reasons), maxReasons)])
+	t.Disabled = slices.Clone(t.Disabled)
 	if !(t.RateSpike.Factor >= 1 && t.RateSpike.Factor <= 1e6) { // also NaN
 		t.RateSpike.Factor = def.RateSpike.Factor
 	}
