@@ -406,6 +406,11 @@ func ValidateActions(actions map[string]string) error {
 		if action != "" && action != ActionSuspendKey {
 			return fmt.Errorf("actions: rule %s: unknown action %q; the only action is %s", rule, action, ActionSuspendKey)
 		}
+		if action == ActionSuspendKey && (rule == RuleKeyExpiring || rule == RuleCredentialBurst) {
+			// An expiring key has done nothing wrong, and a credential
+			// burst is about a network, not a key.
+			return fmt.Errorf("actions: rule %s: %s does not apply to it", rule, action)
+		}
 	}
 	return nil
 }

@@ -53,6 +53,7 @@ alerts:
 			}
 		}},
 		{name: "UnknownAction", in: "alerts: {actions: {probing: delete_key}}\n", wantErr: `alerts.actions: rule probing: unknown action "delete_key"`},
+		{name: "SuspendOnExpiry", in: "alerts: {actions: {key_expiring: suspend_key}}\n", wantErr: "alerts.actions: rule key_expiring: suspend_key does not apply to it"},
 		{name: "UnknownRule", in: "alerts: {actions: {typo: suspend_key}}\n", wantErr: `alerts.actions: unknown rule "typo"`},
 		{name: "UnknownDisabled", in: "anomaly: {disabled: [everything]}\n", wantErr: "anomaly:"},
 		{name: "NegativeWindow", in: "alerts: {group_window: -1s}\n", wantErr: "alerts: durations and counts must not be negative"},
