@@ -119,6 +119,10 @@ type group struct {
 	mu     sync.Mutex
 	id     int64 // the stored alert, 0 if it could not be stored
 	failed bool  // the opening alert could not be recorded
+	// owed is set while the rule's action failed: each later alert of
+	// the group tries it again, so that a key that keeps misbehaving is
+	// suspended as soon as the store answers.
+	owed bool
 }
 
 // NewDispatcher returns a Dispatcher for cfg. It panics if cfg.Audit is
@@ -180,6 +184,11 @@ func (d *Dispatcher) Raise(ctx context.Context, a Alert) error {
 	}
 	g.mu.Lock()
 	id, failed := g.id, g.failed
+	if g.owed && !failed {
+		if _, err := d.act(ctx, a); err == nil {
+			g.owed = false
+		}
+	}
 	g.mu.Unlock()
 	switch {
 	case failed:
@@ -275,6 +284,7 @@ func (d *Dispatcher) open(ctx context.Context, g *group, a Alert) error {
 	}
 	action, err := d.act(ctx, a)
 	if err != nil {
+		g.owed = true
 		errs = append(errs, err)
 	}
 	if d.cfg.Notifier != nil {
@@ -338,6 +348,8 @@ func SuspendReason(rule string) string { return "anomaly." + rule }
 func (d *Dispatcher) Alert(ctx context.Context, a audit.Alert) error {
 	al := Alert{Rule: a.Rule, Subject: a.Subject, Principal: apikey.PrincipalID(a.Principal), Figures: a.Figures, At: d.now()}
 	if id, ok := strings.CutPrefix(a.Subject, "key:"); ok {
+		// A per-feature budget's subject is "key:<id>/feature:<name>".
+		id, _, _ = strings.Cut(id, "/")
 		al.Key = apikey.ID(id)
 	}
 	return d.Raise(ctx, al)

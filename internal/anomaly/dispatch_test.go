@@ -498,3 +498,43 @@ func TestValidateActions(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedActionRetried checks that a suspend that failed is tried again
+// by the next alert of its group, and only until it succeeds: a key that
+// keeps probing is suspended as soon as the store answers.
+func TestFailedActionRetried(t *testing.T) {
+	r := newRig(t, func(c *anomaly.DispatcherConfig) {
+		c.Actions = map[string]string{anomaly.RuleProbing: anomaly.ActionSuspendKey}
+	})
+	r.suspender.mu.Lock()
+	r.suspender.err = errors.New("store unreachable")
+	r.suspender.mu.Unlock()
+	if err := r.d.Raise(t.Context(), probing(0, "denials=10")); err == nil {
+		t.Fatal("Raise with a failing suspender = nil, want the action's error")
+	}
+	r.raise(t, probing(time.Minute, "denials=11")) // still failing: tried again
+	r.suspender.mu.Lock()
+	r.suspender.err = nil
+	r.suspender.mu.Unlock()
+	r.raise(t, probing(2*time.Minute, "denials=12")) // succeeds
+	r.raise(t, probing(3*time.Minute, "denials=13")) // nothing owed any more
+	if got := len(r.suspender.got()); got != 3 {
+		t.Errorf("SuspendKey called %d times, want 3 (two failures, one success)", got)
+	}
+}
+
+// TestBudgetAlertOfFeatureSuspendsItsKey checks that a per-feature
+// budget's alert, subject "key:<id>/feature:<name>", is about the key <id>.
+func TestBudgetAlertOfFeatureSuspendsItsKey(t *testing.T) {
+	r := newRig(t, func(c *anomaly.DispatcherConfig) {
+		c.Actions = map[string]string{anomaly.RuleBudget: anomaly.ActionSuspendKey}
+	})
+	err := r.d.Alert(t.Context(), audit.Alert{Rule: "budget", Subject: "key:KeyA000000000000/feature:chatbot", Principal: "alice",
+		Figures: "kind=tokens_per_day threshold_pct=100 used=10 max=10 window=2026-11-28"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.suspender.got(); len(got) != 1 || got[0].key != "KeyA000000000000" {
+		t.Errorf("suspensions = %+v, want one of KeyA000000000000", got)
+	}
+}
