@@ -61,10 +61,12 @@ type (
 		SuspendKey(ctx context.Context, id apikey.ID, reason string) error
 	}
 
-	// PrincipalLookup finds a principal, for its team; apikey.Store is
-	// one. It returns apikey.ErrNotFound for an unknown principal.
+	// PrincipalLookup finds a principal, for its team, and a key, for its
+	// principal; apikey.Store is one. It returns apikey.ErrNotFound for an
+	// unknown one.
 	PrincipalLookup interface {
 		Principal(ctx context.Context, id apikey.PrincipalID) (apikey.Principal, error)
+		Key(ctx context.Context, id apikey.ID) (apikey.Key, error)
 	}
 )
 
@@ -269,6 +271,11 @@ func (d *Dispatcher) open(ctx context.Context, g *group, a Alert) error {
 		return fmt.Errorf("record %s alert about %s: %w", a.Rule, a.Subject, err)
 	}
 	var errs []error
+	// The audit event keeps the principal as the event that tripped the
+	// rule recorded it (a pseudonym when the log pseudonymizes); the
+	// store, which admins read within their reach, gets the key's real
+	// principal so that its team and owner see the alert.
+	a.Principal = d.owner(ctx, a)
 	team := d.team(ctx, a.Principal)
 	if d.cfg.Store != nil {
 		id, err := d.cfg.Store.Insert(ctx, StoredAlert{Rule: a.Rule, Subject: a.Subject, Principal: a.Principal,
@@ -292,6 +299,19 @@ func (d *Dispatcher) open(ctx context.Context, g *group, a Alert) error {
 			Team: team, Key: a.Key, Figures: a.Figures, FirstAt: a.At, Count: 1, Action: action})
 	}
 	return errors.Join(errs...)
+}
+
+// owner returns the principal of a's key when it can be found, else a's
+// principal.
+func (d *Dispatcher) owner(ctx context.Context, a Alert) apikey.PrincipalID {
+	if a.Key == "" || d.cfg.Principals == nil {
+		return a.Principal
+	}
+	k, err := d.cfg.Principals.Key(ctx, a.Key)
+	if err != nil {
+		return a.Principal
+	}
+	return k.Principal
 }
 
 // team returns the team of principal p, or "" if it has none or cannot be

@@ -127,6 +127,25 @@ func (p principals) Principal(_ context.Context, id apikey.PrincipalID) (apikey.
 	return apikey.Principal{ID: id, Team: team}, nil
 }
 
+// Key finds no key: alerts keep the principal they carry.
+func (p principals) Key(context.Context, apikey.ID) (apikey.Key, error) {
+	return apikey.Key{}, apikey.ErrNotFound
+}
+
+// ownedKeys is a PrincipalLookup whose keys belong to the given principals.
+type ownedKeys struct {
+	principals
+	owners map[apikey.ID]apikey.PrincipalID
+}
+
+func (o ownedKeys) Key(_ context.Context, id apikey.ID) (apikey.Key, error) {
+	p, ok := o.owners[id]
+	if !ok {
+		return apikey.Key{}, apikey.ErrNotFound
+	}
+	return apikey.Key{ID: id, Principal: p}, nil
+}
+
 // failingStore is a store whose Insert fails with err.
 type failingStore struct {
 	anomaly.Store
@@ -536,5 +555,24 @@ func TestBudgetAlertOfFeatureSuspendsItsKey(t *testing.T) {
 	}
 	if got := r.suspender.got(); len(got) != 1 || got[0].key != "KeyA000000000000" {
 		t.Errorf("suspensions = %+v, want one of KeyA000000000000", got)
+	}
+}
+
+// TestPseudonymizedPrincipal checks that an alert raised from an event
+// whose principal is a pseudonym keeps the pseudonym in the audit log but
+// is stored under the key's real principal and team, so that the
+// principal's own admins see it.
+func TestPseudonymizedPrincipal(t *testing.T) {
+	r := newRig(t, func(c *anomaly.DispatcherConfig) {
+		c.Principals = ownedKeys{principals{"alice": "red"}, map[apikey.ID]apikey.PrincipalID{"KeyA000000000000": "alice"}}
+	})
+	a := probing(0, "denials=10")
+	a.Principal = "p_0123456789abcdef"
+	r.raise(t, a)
+	if got := r.audit.recorded(); len(got) != 1 || got[0].Principal != "p_0123456789abcdef" {
+		t.Errorf("audit events = %+v, want the pseudonym", got)
+	}
+	if got := r.stored(t); len(got) != 1 || got[0].Principal != "alice" || got[0].Team != "red" {
+		t.Errorf("stored = %+v, want alice of team red", got)
 	}
 }
