@@ -289,3 +289,47 @@ func BenchmarkRequest(b *testing.B) {
 		m.Tokens("chat", 10, 20)
 	}
 }
+
+func TestSetInstance(t *testing.T) {
+	m := metrics.New()
+	if err := m.SetInstance("sg-abcdefghij"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetInstance("sg-abcdefghij"); err == nil {
+		t.Error("a second SetInstance succeeded")
+	}
+	s := metricstest.Get(t, m.Handler())
+	if got := s.Sum("scopegate_instance_info", "instance_id", "sg-abcdefghij"); got != 1 {
+		t.Errorf(`scopegate_instance_info{instance_id="sg-abcdefghij"} = %v, want 1`, got)
+	}
+}
+
+// TestWatchCounter checks that a watched counter reads its source at each
+// scrape, and that a name can be registered once only.
+func TestWatchCounter(t *testing.T) {
+	m := metrics.New()
+	var n float64
+	if err := m.WatchCounter("scopegate_test_things_total", "Things.", func() float64 { return n }); err != nil {
+		t.Fatal(err)
+	}
+	n = 7
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range families {
+		if f.GetName() == "scopegate_test_things_total" {
+			found = true
+			if got := f.GetMetric()[0].GetCounter().GetValue(); got != 7 {
+				t.Errorf("scraped %v, want 7", got)
+			}
+		}
+	}
+	if !found {
+		t.Error("the watched counter is not scraped")
+	}
+	if err := m.WatchCounter("scopegate_test_things_total", "Again.", func() float64 { return 0 }); err == nil {
+		t.Error("registering the same counter twice succeeded")
+	}
+}

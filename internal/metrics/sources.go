@@ -94,3 +94,26 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(checkpointAgeDesc, prometheus.GaugeValue, max(c.now().Sub(at).Seconds(), 0))
 	}
 }
+
+// SetInstance registers scopegate_instance_info{instance_id=id}, always 1,
+// so dashboards can tell replicas apart and join on the id the logs carry.
+// The label is instance_id, not instance, which Prometheus sets on every
+// scraped series to the target's address. Call it once; it fails if
+// called twice with the same id.
+func (m *Metrics) SetInstance(id string) error {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "scopegate_instance_info",
+		Help:        "Always 1; its label is this replica's instance id (instance_id in the config, or generated in the data directory).",
+		ConstLabels: prometheus.Labels{"instance_id": id},
+	})
+	g.Set(1)
+	return m.reg.Register(g)
+}
+
+// WatchCounter registers a counter named name whose value fn reads at each
+// scrape: for counts another part keeps itself (the anomaly feed's skipped
+// records, the webhook's deliveries). fn must never decrease. name must
+// start with "scopegate_" and end with "_total".
+func (m *Metrics) WatchCounter(name, help string, fn func() float64) error {
+	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn))
+}
