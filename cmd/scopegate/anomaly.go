@@ -10,6 +10,7 @@ import (
 	"github.com/scopegate/scopegate/internal/anomaly"
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/audit"
+	"github.com/scopegate/scopegate/internal/metrics"
 	"github.com/scopegate/scopegate/internal/notify"
 )
 
@@ -77,60 +78,156 @@ func newAlerting(s *stack, store anomaly.Store, opts alertingOptions) *alerting 
 	return al
 }
 
-// run delivers webhook notices until ctx is done. It returns at once
-// without a webhook.
+// close stops taking notices: run delivers those queued and returns.
+func (al *alerting) close() {
+	if al.webhook != nil {
+		al.webhook.Close()
+	}
+}
+
+// run delivers webhook notices until ctx is done or, after close, the
+// queue is empty. It returns at once without a webhook.
 func (al *alerting) run(ctx context.Context) {
 	if al.webhook != nil {
 		al.webhook.Run(ctx)
 	}
 }
 
-// detectorQueue is how many durable records may wait for the detectors.
-// The detectors keep up with far more than the gateway's rate; the queue
-// absorbs bursts, and past it records are skipped (and counted) rather
-// than slow the audit log's writer.
-const detectorQueue = 1 << 16
+// detectorQueue is how many durable records may wait for the detectors,
+// and alertQueue how many alerts may wait to be raised. The detectors keep
+// up with far more than the gateway's rate; the queues absorb bursts, and
+// past them records or alerts are skipped (and counted) rather than slow
+// the audit log's writer or the detectors: raising an alert waits for the
+// disk and the store, so it runs on its own goroutine.
+const (
+	detectorQueue = 1 << 16
+	alertQueue    = 1 << 12
+)
+
+// drainTimeout bounds how long the feed spends, at shutdown, on records
+// and alerts still queued.
+const drainTimeout = 5 * time.Second
 
 // detectorFeed hands the audit log's durable records to the detectors, off
-// the request path: the log's tap only queues them.
+// the request path (the log's tap only queues them), and what the
+// detectors find to the alert dispatcher.
 type detectorFeed struct {
-	ch      chan audit.Record
-	dropped atomic.Int64
+	records chan audit.Record
+	alerts  chan anomaly.Alert
+	// skippedRecords and skippedAlerts count what full queues dropped
+	// since it was last logged; the totals, since the start (metrics).
+	skippedRecords, skippedAlerts           atomic.Int64
+	totalSkippedRecords, totalSkippedAlerts atomic.Int64
 }
 
 func newDetectorFeed(size int) *detectorFeed {
-	return &detectorFeed{ch: make(chan audit.Record, size)}
+	return &detectorFeed{records: make(chan audit.Record, size), alerts: make(chan anomaly.Alert, alertQueue)}
 }
 
 // tap is the audit log's Tap: it never blocks.
 func (f *detectorFeed) tap(r audit.Record) {
 	select {
-	case f.ch <- r:
+	case f.records <- r:
 	default:
-		f.dropped.Add(1)
+		f.skippedRecords.Add(1)
+		f.totalSkippedRecords.Add(1)
 	}
 }
 
-// run feeds queued records to det and raises what it finds through d
-// until ctx is done. It logs, at most once a minute, how many records
-// were skipped because the queue was full.
+// run feeds queued records to det and raises what it finds through d,
+// until ctx is done; then it drains both queues (within drainTimeout) and
+// returns. It logs, at most once a minute and at the end, what full
+// queues skipped.
 func (f *detectorFeed) run(ctx context.Context, det *anomaly.Detectors, d *anomaly.Dispatcher, logger *slog.Logger) {
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if n := f.dropped.Swap(0); n > 0 {
-				logger.Warn("anomaly: detectors fell behind; audit records skipped", "records", n)
+	raised := make(chan struct{})
+	go func() {
+		defer close(raised)
+		for a := range f.alerts {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+			if err := d.Raise(rctx, a); err != nil {
+				logger.Warn("anomaly: alert not raised", "rule", a.Rule, "subject", a.Subject, "err", err)
 			}
-		case r := <-f.ch:
-			for _, a := range det.Observe(r) {
-				if err := d.Raise(ctx, a); err != nil {
-					logger.Warn("anomaly: alert not raised", "rule", a.Rule, "subject", a.Subject, "err", err)
-				}
+			cancel()
+		}
+	}()
+	observe := func(r audit.Record) {
+		for _, a := range det.Observe(r) {
+			select {
+			case f.alerts <- a:
+			default:
+				f.skippedAlerts.Add(1)
+				f.totalSkippedAlerts.Add(1)
 			}
 		}
 	}
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case <-tick.C:
+			f.logSkipped(logger)
+		case r := <-f.records:
+			observe(r)
+		}
+	}
+	deadline := time.After(drainTimeout)
+drain:
+	for {
+		select {
+		case r := <-f.records:
+			observe(r)
+		case <-deadline:
+			break drain
+		default:
+			break drain
+		}
+	}
+	close(f.alerts)
+	<-raised
+	f.logSkipped(logger)
+}
+
+// logSkipped logs what the full queues dropped since the last call.
+func (f *detectorFeed) logSkipped(logger *slog.Logger) {
+	if n := f.skippedRecords.Swap(0); n > 0 {
+		logger.Warn("anomaly: detectors fell behind; audit records not examined", "records", n)
+	}
+	if n := f.skippedAlerts.Swap(0); n > 0 {
+		logger.Warn("anomaly: too many alerts at once; alerts not raised", "alerts", n)
+	}
+}
+
+// watchAnomaly registers the counters of what the anomaly pipeline could
+// not do: records and alerts skipped by full queues, detector state
+// displaced by the caps, and the webhook's deliveries.
+func watchAnomaly(m *metrics.Metrics, f *detectorFeed, det *anomaly.Detectors, al *alerting) error {
+	counters := []struct {
+		name, help string
+		fn         func() float64
+	}{
+		{"scopegate_anomaly_records_skipped_total", "Audit records the detectors did not examine because their queue was full.",
+			func() float64 { return float64(f.totalSkippedRecords.Load()) }},
+		{"scopegate_anomaly_alerts_skipped_total", "Alerts not raised because too many came at once.",
+			func() float64 { return float64(f.totalSkippedAlerts.Load()) }},
+		{"scopegate_anomaly_state_displaced_total", "Detector entries forgotten before they were idle, because a table was full.",
+			func() float64 { return float64(det.Stats().Displaced) }},
+	}
+	if w := al.webhook; w != nil {
+		counters = append(counters, []struct {
+			name, help string
+			fn         func() float64
+		}{
+			{"scopegate_webhook_delivered_total", "Alert notices the webhook accepted.", func() float64 { return float64(w.Stats().Delivered) }},
+			{"scopegate_webhook_failed_total", "Alert notices given up after every attempt failed.", func() float64 { return float64(w.Stats().Failed) }},
+			{"scopegate_webhook_dropped_total", "Alert notices dropped because the webhook's queue was full.", func() float64 { return float64(w.Stats().Dropped) }},
+		}...)
+	}
+	for _, c := range counters {
+		if err := m.WatchCounter(c.name, c.help, c.fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -171,7 +171,10 @@ func openExistingStore(ctx context.Context, cfg *config.Config) (store, string, 
 		where := "postgres store"
 		ctx, cancel := context.WithTimeout(ctx, storeConnectTimeout)
 		defer cancel()
-		db, err := postgres.Open(ctx, cfg.Store.DSN)
+		db, err := openPostgres(ctx, cfg.Store.DSN, postgres.Options{})
+		if _, ok := errors.AsType[*postgres.SchemaError](err); ok {
+			return nil, where, &noStoreError{fmt.Sprintf("%s: %v", where, err)}
+		}
 		if err != nil {
 			// Checking the file is useful on a machine that cannot reach
 			// the database, such as a CI runner.

@@ -172,7 +172,7 @@ func fieldValues(nodes []*yaml.Node, name string) []*yaml.Node {
 // config check on a PostgreSQL store: the same scan as on SQLite.
 func TestConfigCheckPostgres(t *testing.T) {
 	dsn := testenv.PostgresSchema(t)
-	db, err := postgres.Open(t.Context(), dsn)
+	db, err := postgres.Open(t.Context(), dsn, postgres.Options{Migrate: true})
 	if err != nil {
 		t.Fatal(err)
 	}

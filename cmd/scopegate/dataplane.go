@@ -47,7 +47,7 @@ type changeRecorder struct {
 
 func (r changeRecorder) Record(ctx context.Context, c apikey.Change) error {
 	if strings.HasPrefix(c.Action, "key.") {
-		r.cache.Forget(apikey.ID(c.Target))
+		r.cache.ForgetKey(apikey.ID(c.Target))
 	}
 	r.cache.ForgetPrincipal(c.Principal)
 	return r.next.Record(ctx, c)

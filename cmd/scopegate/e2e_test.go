@@ -21,7 +21,6 @@ import (
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/audit/auditverify"
 	"github.com/scopegate/scopegate/internal/store/sqlite"
-	"github.com/scopegate/scopegate/internal/testenv"
 )
 
 // testClock is an injected clock that tests move forward by hand.
@@ -108,7 +107,7 @@ features:
 var backends = []backend{
 	{"SQLite", func(t *testing.T) (string, map[string]string) { return e2eFeatures, nil }},
 	{"PostgreSQL", func(t *testing.T) (string, map[string]string) {
-		return e2eFeatures + "store:\n  driver: postgres\n  dsn: ${TEST_PG_DSN}\n", map[string]string{"TEST_PG_DSN": testenv.PostgresSchema(t)}
+		return e2eFeatures + "store:\n  driver: postgres\n  dsn: ${TEST_PG_DSN}\n", map[string]string{"TEST_PG_DSN": migratedPostgresSchema(t)}
 	}},
 }
 

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"os"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/scopegate/scopegate/internal/audit"
 )
@@ -19,6 +22,9 @@ type testHooks struct {
 	// auditFile, if not nil, wraps each file the audit log appends to
 	// (audit.LogOptions.SyncFile), so tests can make writes and syncs fail.
 	auditFile func(*os.File) audit.WriteSyncer
+	// pushConnect, if not nil, opens the connection of the change
+	// notifications' listener (postgres store), so tests can cut it.
+	pushConnect func(context.Context, *pgx.ConnConfig) (*pgx.Conn, error)
 }
 
 // serveInfo is what a started server tells a test.

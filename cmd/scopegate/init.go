@@ -13,8 +13,8 @@ func newInitCmd(e *env) *cobra.Command {
 		Use:   "init",
 		Short: "Create the data directory, the pepper, the store and the first admin key",
 		Long: `init prepares a data directory: it creates the directory, the pepper that
-keys are hashed with, the store, and a first admin principal "admin" with an
-admin (sga_) key. The key is printed once on stdout, alone, so a script can
+keys are hashed with, the store (applying its migrations, PostgreSQL too), and
+a first admin principal "admin" with an admin (sga_) key. The key is printed once on stdout, alone, so a script can
 capture it; it is never shown again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -22,7 +22,7 @@ capture it; it is never shown again.`,
 			if err != nil {
 				return err
 			}
-			s, err := openStack(cmd.Context(), e, cfg, newLogger(e.stderr, cfg.Log.Level), stackOptions{})
+			s, err := openStack(cmd.Context(), e, cfg, newLogger(e.stderr, cfg.Log.Level), stackOptions{migrate: true})
 			if err != nil {
 				return err
 			}

@@ -25,7 +25,7 @@ func TestLimitsCluster(t *testing.T) {
 	const rpm, clients = 40, 50
 	addr := testenv.RedisAddr(t)
 	cfg := e2eFeatures + "store: {driver: postgres, dsn: \"${TEST_PG_DSN}\"}\n" + redisLimits(addr, redisTestPrefix(t, addr), "")
-	vars := map[string]string{"TEST_PG_DSN": testenv.PostgresSchema(t), "SCOPEGATE_PEPPER": clusterPepper}
+	vars := map[string]string{"TEST_PG_DSN": migratedPostgresSchema(t), "SCOPEGATE_PEPPER": clusterPepper}
 
 	// The first replica initializes the store; the others find it done.
 	a := startServe(t, cfg, vars)

@@ -119,6 +119,13 @@ func redisKeyExists(t *testing.T, addr, key string) bool {
 // already initialized: info.AdminKey is then empty.
 func startServe(t *testing.T, cfgText string, vars map[string]string) *gateway {
 	t.Helper()
+	return startServeHooks(t, cfgText, vars, nil)
+}
+
+// startServeHooks is startServe with more test hooks: hook, if not nil,
+// sets them before serve starts.
+func startServeHooks(t *testing.T, cfgText string, vars map[string]string, hook func(*testHooks)) *gateway {
+	t.Helper()
 	g := &gateway{t: t, dataDir: t.TempDir(), clock: newTestClock(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	path := filepath.Join(t.TempDir(), "scopegate.yaml")
 	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
@@ -131,6 +138,9 @@ func startServe(t *testing.T, cfgText string, vars map[string]string) *gateway {
 	started := make(chan serveInfo, 1)
 	e := &env{getenv: func(k string) string { return vars[k] }, stdin: strings.NewReader(""), stdout: g.logs, stderr: g.logs,
 		hooks: &testHooks{now: g.clock.Now, started: started}}
+	if hook != nil {
+		hook(e.hooks)
+	}
 	go func() { g.done <- runWithHooks(ctx, args, e) }()
 	select {
 	case g.info = <-started:

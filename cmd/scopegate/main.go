@@ -68,6 +68,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(e),
 		newInitCmd(e),
+		newMigrateCmd(e),
 		newPrincipalsCmd(e),
 		newKeysCmd(e),
 		newMockUpstreamCmd(e),

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -36,7 +37,11 @@ func newServeCmd(e *env) *cobra.Command {
 		Long: `serve runs the data plane (default :8080) and the admin API (default
 127.0.0.1:8081). With no config file it runs in embedded mode on
 ./scopegate-data. On a data directory that has no principals yet it creates
-the first admin principal and prints its admin key once on stderr.`,
+the first admin principal and prints its admin key once on stderr.
+
+An embedded SQLite store is migrated at start. A PostgreSQL store is not:
+serve refuses to start unless its schema is at this binary's version; run
+"scopegate migrate" once per release, before the replicas.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.load(e)
@@ -68,7 +73,15 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	logger := newLogger(e.stderr, cfg.Log.Level)
+	instance, err := instanceID(cfg)
+	if err != nil {
+		return err
+	}
+	logger = logger.With(logKeyInstance, instance)
 	m := metrics.New()
+	if err := m.SetInstance(instance); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	feed := newDetectorFeed(detectorQueue)
 	s, err := openStack(ctx, e, cfg, logger, stackOptions{observer: m, tap: feed.tap})
 	if err != nil {
@@ -108,6 +121,9 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 			MaxAttempts: cfg.Alerts.Webhook.MaxAttempts},
 	})
 	detectors := anomaly.NewDetectors(cfg.Anomaly.Thresholds())
+	if err := watchAnomaly(m, feed, detectors, al); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	expiry := newExpiryScanner(s, expiryScannerConfig{raiser: al.dispatcher, alerts: s.alerts,
 		notice: time.Duration(cfg.Alerts.KeyExpiryNotice), interval: time.Duration(cfg.Alerts.KeyExpiryScan)})
 	lim := openLimits(cfg, s, al.dispatcher, logger)
@@ -122,6 +138,14 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		}
 		cancel()
 	}()
+	var pushConnect func(context.Context, *pgx.ConnConfig) (*pgx.Conn, error)
+	if e.hooks != nil {
+		pushConnect = e.hooks.pushConnect
+	}
+	push, err := newPushChannel(cfg, s.cache, logger, pushConnect)
+	if err != nil {
+		return err
+	}
 	// ready's error is shown on the unauthenticated /readyz, so it names the
 	// failing part only; the driver's error, which may name hosts, is logged.
 	ready := func(ctx context.Context) error {
@@ -139,12 +163,23 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 				return errLimiterDown
 			}
 		}
+		if push != nil {
+			if err := push.ready(ctx); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	// The built-in mock stops after the data plane, whose calls it serves.
 	mockCtx, stopMock := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopMock()
+	// The detectors stop after the data plane, whose records they read,
+	// and the webhook after the detectors, whose alerts it posts.
+	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFeed()
+	hookCtx, stopHook := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHook()
 	mockURL := ""
 	if needsLocalMock(cfg) {
 		mockLn, mockSrv, err := startLocalMock(s)
@@ -164,7 +199,7 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	warnDangling(ctx, logger, s, cfg)
 	dataSrv := newServer(gw, logger)
 	auditReader := newAuditAPI(s)
-	adminSrv := newServer(admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader, Usage: s.usage, Alerts: al.inbox, Now: s.now, Metrics: m.Handler()}), logger)
+	adminSrv := newServer(withInstanceHeader(instance, admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader, Usage: s.usage, Alerts: al.inbox, Now: s.now, Metrics: m.Handler()})), logger)
 
 	g.Go(func() error {
 		err := serveUntilDone(gctx, dataSrv, dataLn)
@@ -172,14 +207,27 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		// seconds.
 		gw.CloseIdleConnections()
 		stopMock()
+		stopFeed()
 		return err
 	})
 	g.Go(func() error { return serveUntilDone(gctx, adminSrv, adminLn) })
 	g.Go(func() error { lastUsed.Run(gctx, lastUsedInterval); return nil })
+	if push != nil {
+		g.Go(func() error { return push.Run(gctx) })
+	}
 	g.Go(func() error { usageRec.Run(gctx); return nil })
-	g.Go(func() error { feed.run(gctx, detectors, al.dispatcher, logger); return nil })
+	g.Go(func() error {
+		feed.run(feedCtx, detectors, al.dispatcher, logger)
+		al.close()
+		return nil
+	})
 	g.Go(func() error { expiry.Run(gctx); return nil })
-	g.Go(func() error { al.run(gctx); return nil })
+	g.Go(func() error {
+		// Cancelled only if the queued notices outlast the grace below.
+		context.AfterFunc(feedCtx, func() { time.AfterFunc(drainTimeout, stopHook) })
+		al.run(hookCtx)
+		return nil
+	})
 	pub := newPublisher(cfg.Audit.Publish, s.audit, logger)
 	if pub != nil {
 		g.Go(func() error { return pub.Run(gctx) })

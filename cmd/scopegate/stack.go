@@ -85,8 +85,15 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// stackOptions are the optional watchers of a stack's audit log.
+// stackOptions are the optional watchers of a stack's audit log, and how
+// the store's schema is treated.
 type stackOptions struct {
+	// migrate applies a PostgreSQL store's pending migrations (init does).
+	// Otherwise its schema must already be at this build's version:
+	// replicas do not race to migrate at start, "scopegate migrate" does it
+	// once. An embedded SQLite store is always migrated: one process owns
+	// the file.
+	migrate bool
 	// observer, if not nil, is told how the audit log performs (metrics).
 	observer audit.Observer
 	// tap, if not nil, is given every durable record (the detectors).
@@ -123,7 +130,7 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 		}
 	case "postgres":
 		var db *postgres.DB
-		if db, err = postgres.Open(ctx, cfg.Store.DSN); err == nil {
+		if db, err = openPostgres(ctx, cfg.Store.DSN, postgres.Options{Migrate: opts.migrate}); err == nil {
 			s.store, s.usage, s.alerts = db, postgres.NewUsageStore(db), postgres.NewAlertStore(db)
 		}
 	default:

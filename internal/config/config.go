@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/scopegate/scopegate/internal/datadir"
 )
 
 // Defaults.
@@ -43,11 +45,15 @@ type Config struct {
 	AdminListen string `yaml:"admin_listen"`
 	// DataDir holds the pepper, the SQLite store and the audit log.
 	DataDir string `yaml:"data_dir"`
-	Store   Store  `yaml:"store"`
-	Keys    Keys   `yaml:"keys"`
-	Log     Log    `yaml:"log"`
-	Proxy   Proxy  `yaml:"proxy"`
-	Audit   Audit  `yaml:"audit"`
+	// InstanceID names this replica in logs, metrics and /readyz: 1 to 63
+	// characters of a-z, 0-9 and '-'. Empty means the id generated once and
+	// kept in the data directory (datadir.Dir.InstanceID).
+	InstanceID string `yaml:"instance_id"`
+	Store      Store  `yaml:"store"`
+	Keys       Keys   `yaml:"keys"`
+	Log        Log    `yaml:"log"`
+	Proxy      Proxy  `yaml:"proxy"`
+	Audit      Audit  `yaml:"audit"`
 	// Limits says how limits are enforced and their defaults.
 	Limits Limits `yaml:"limits"`
 	// Prices are what each model costs, by canonical model id; "*" prices
@@ -105,6 +111,11 @@ type Proxy struct {
 	// 5s; 0s turns the cache off). Changes made through this process's admin API take effect at
 	// once; the TTL bounds staleness for changes made elsewhere.
 	KeyCacheTTL Duration `yaml:"key_cache_ttl"`
+	// PushGrace is how long a replica on the postgres store may be without
+	// its change notifications (docs/cluster.md) before it stops caching
+	// keys and reports not ready (default 2s). While the channel is down
+	// for longer, every request reads the store.
+	PushGrace Duration `yaml:"push_grace"`
 }
 
 // Store selects where keys and principals live.
@@ -181,6 +192,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Audit.Publish.Interval == 0 {
 		c.Audit.Publish.Interval = Duration(10 * time.Second)
+	}
+	if c.Proxy.PushGrace == 0 {
+		c.Proxy.PushGrace = Duration(2 * time.Second)
 	}
 	if c.Proxy.MaxBodyBytes == 0 {
 		c.Proxy.MaxBodyBytes = 10 << 20
@@ -378,10 +392,18 @@ func (c *Config) Validate() error {
 	if c.Proxy.KeyCacheTTL < 0 {
 		errs = append(errs, errors.New("proxy.key_cache_ttl: must not be negative"))
 	}
+	if c.Proxy.PushGrace < 0 {
+		errs = append(errs, errors.New("proxy.push_grace: must not be negative"))
+	}
 	errs = append(errs, c.validateUpstreams()...)
 	errs = append(errs, c.validateFeatures()...)
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.validateAnomaly()...)
+	if c.InstanceID != "" {
+		if err := datadir.CheckInstanceID(c.InstanceID); err != nil {
+			errs = append(errs, fmt.Errorf("instance_id: %w", err))
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -28,6 +28,18 @@ func TestParse(t *testing.T) {
 				t.Errorf("dsn = %q, want %q", c.Store.DSN, env["PG_DSN"])
 			}
 		}},
+		{name: "InstanceID", in: "instance_id: gw-eu-1\n", check: func(t *testing.T, c *Config) {
+			if c.InstanceID != "gw-eu-1" {
+				t.Errorf("instance_id = %q, want gw-eu-1", c.InstanceID)
+			}
+		}},
+		{name: "InstanceIDUnset", in: "", check: func(t *testing.T, c *Config) {
+			if c.InstanceID != "" {
+				t.Errorf("instance_id = %q, want empty (generated in the data directory)", c.InstanceID)
+			}
+		}},
+		{name: "InstanceIDUppercase", in: "instance_id: GW-1\n", wantErr: "instance_id: instance id \"GW-1\": only a-z, 0-9 and '-' are allowed"},
+		{name: "InstanceIDTooLong", in: "instance_id: " + strings.Repeat("a", 64) + "\n", wantErr: "instance_id: instance id"},
 		{name: "Durations", in: "keys:\n  default_ttl: 20m\n  max_ttl: ${PORT_TTL}\n  rotation_grace: 0s\n", check: func(t *testing.T, c *Config) {
 			if time.Duration(c.Keys.DefaultTTL) != 20*time.Minute || time.Duration(c.Keys.MaxTTL) != 30*24*time.Hour || c.Keys.RotationGrace != 0 {
 				t.Errorf("keys = %+v", c.Keys)

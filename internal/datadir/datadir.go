@@ -5,6 +5,7 @@
 //
 //	<dir>/              mode 0700
 //	<dir>/pepper        32 random bytes in hex, mode 0600, created on first start
+//	<dir>/instance-id   this replica's generated instance id, mode 0600, unless configured
 //	<dir>/scopegate.db  the SQLite store (embedded mode)
 //	<dir>/audit/        the audit log
 //

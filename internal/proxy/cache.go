@@ -16,8 +16,10 @@ const maxCached = 100_000
 
 // KeyCache keeps key and principal records in memory for a short TTL in
 // front of the store, so a request costs no store read. Changes made
-// through this process call Forget, so they take effect on the next
-// request; the TTL bounds how stale a record changed elsewhere can be.
+// through this process call ForgetKey or ForgetPrincipal, so they take
+// effect on the next request; in cluster mode the change notifications of
+// the other replicas' changes do the same. The TTL bounds how stale a
+// record changed elsewhere can be when no notification arrives.
 // Misses are not cached, so an unknown id always reaches the store.
 type KeyCache struct {
 	store apikey.Lookup
@@ -30,10 +32,12 @@ type KeyCache struct {
 	mu         sync.Mutex
 	keys       map[apikey.ID]cached[apikey.Key]
 	principals map[apikey.PrincipalID]cached[apikey.Principal]
-	// gen counts Forget, ForgetPrincipal and Clear calls. A lookup that
+	// gen counts the Forget*, Bypass and Resume calls. A lookup that
 	// read the store before one of them caches nothing: what it read may
 	// be the record that was just forgotten.
 	gen uint64
+	// bypass is set between Bypass and Resume: nothing is cached.
+	bypass bool
 }
 
 type cached[T any] struct {
@@ -69,7 +73,7 @@ func lookup[K comparable, V any](c *KeyCache, m map[K]cached[V], id K, load func
 	}
 	now := c.now()
 	c.mu.Lock()
-	e, ok := m[id]
+	e, ok := m[id] // empty while bypassed
 	gen := c.gen
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
@@ -83,7 +87,7 @@ func lookup[K comparable, V any](c *KeyCache, m map[K]cached[V], id K, load func
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
+	if c.gen != gen || c.bypass {
 		return v, nil
 	}
 	if len(m) >= maxCached {
@@ -100,28 +104,63 @@ func (c *KeyCache) Stats() (hits, misses uint64) {
 	return c.hits.Load(), c.misses.Load()
 }
 
-// Forget drops key id from the cache.
-func (c *KeyCache) Forget(id apikey.ID) {
+// ForgetKey drops key id from the cache.
+func (c *KeyCache) ForgetKey(id apikey.ID) {
 	c.mu.Lock()
 	delete(c.keys, id)
 	c.gen++
 	c.mu.Unlock()
 }
 
-// ForgetPrincipal drops principal id from the cache.
+// ForgetPrincipal drops principal id and every cached key of it: a
+// principal's change (disabled, a smaller ceiling) changes what its keys
+// may do.
 func (c *KeyCache) ForgetPrincipal(id apikey.PrincipalID) {
 	c.mu.Lock()
 	delete(c.principals, id)
+	for kid, e := range c.keys {
+		if e.v.Principal == id {
+			delete(c.keys, kid)
+		}
+	}
 	c.gen++
 	c.mu.Unlock()
 }
 
-// Clear drops everything, e.g. when change notifications may have been
+// Forget drops everything, e.g. when change notifications may have been
 // missed.
-func (c *KeyCache) Clear() {
+func (c *KeyCache) Forget() {
 	c.mu.Lock()
 	clear(c.keys)
 	clear(c.principals)
 	c.gen++
 	c.mu.Unlock()
+}
+
+// Bypass drops everything and stops caching until Resume: every lookup
+// reads the store. The gateway bypasses its cache while it cannot hear of
+// changes made elsewhere, so that it fails closed (a revoked key is
+// refused) rather than serve records that may be stale.
+func (c *KeyCache) Bypass() {
+	c.mu.Lock()
+	clear(c.keys)
+	clear(c.principals)
+	c.bypass = true
+	c.gen++
+	c.mu.Unlock()
+}
+
+// Resume ends a Bypass: lookups are cached again.
+func (c *KeyCache) Resume() {
+	c.mu.Lock()
+	c.bypass = false
+	c.gen++
+	c.mu.Unlock()
+}
+
+// Bypassed reports whether the cache is bypassed.
+func (c *KeyCache) Bypassed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bypass
 }

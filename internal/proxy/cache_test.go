@@ -101,26 +101,46 @@ func TestKeyCache(t *testing.T) {
 			{act: func(h *cacheHarness) { h.setKeyStatus(apikey.StatusRevoked) }, lookup: "key", want: "active", calls: 1},
 			{act: advance(10 * time.Second), lookup: "key", want: "revoked", calls: 2},
 		}},
-		{name: "Forget", ttl: time.Hour, steps: []cacheStep{
+		{name: "ForgetKey", ttl: time.Hour, steps: []cacheStep{
 			{lookup: "key", want: "active", calls: 1},
-			{act: func(h *cacheHarness) { h.setKeyStatus(apikey.StatusRevoked); h.cache.Forget(cachedKey) },
+			{act: func(h *cacheHarness) { h.setKeyStatus(apikey.StatusRevoked); h.cache.ForgetKey(cachedKey) },
 				lookup: "key", want: "revoked", calls: 2},
 			{lookup: "key", want: "revoked", calls: 2},
 		}},
 		{name: "ForgetOtherKey", ttl: time.Hour, steps: []cacheStep{
 			{lookup: "key", want: "active", calls: 1},
-			{act: func(h *cacheHarness) { h.cache.Forget("fedcba9876543210") }, lookup: "key", want: "active", calls: 1},
+			{act: func(h *cacheHarness) { h.cache.ForgetKey("fedcba9876543210") }, lookup: "key", want: "active", calls: 1},
 		}},
 		{name: "ForgetKeepsPrincipal", ttl: time.Hour, steps: []cacheStep{
 			{lookup: "principal", want: "active", calls: 1},
-			{act: func(h *cacheHarness) { h.cache.Forget(cachedKey) }, lookup: "principal", want: "active", calls: 1},
+			{act: func(h *cacheHarness) { h.cache.ForgetKey(cachedKey) }, lookup: "principal", want: "active", calls: 1},
 		}},
 		{name: "ForgetPrincipal", ttl: time.Hour, steps: []cacheStep{
 			{lookup: "principal", want: "active", calls: 1},
 			{lookup: "key", want: "active", calls: 2},
 			{act: func(h *cacheHarness) { h.setPrincipalStatus(apikey.PrincipalDisabled) }, lookup: "principal", want: "active", calls: 2},
 			{act: func(h *cacheHarness) { h.cache.ForgetPrincipal(cachedPrincipal) }, lookup: "principal", want: "disabled", calls: 3},
-			{lookup: "key", want: "active", calls: 3},
+			// The principal's keys are dropped with it.
+			{lookup: "key", want: "active", calls: 4},
+			{lookup: "key", want: "active", calls: 4},
+		}},
+		{name: "ForgetOtherPrincipal", ttl: time.Hour, steps: []cacheStep{
+			{lookup: "principal", want: "active", calls: 1},
+			{lookup: "key", want: "active", calls: 2},
+			{act: func(h *cacheHarness) { h.cache.ForgetPrincipal("svc-other") }, lookup: "key", want: "active", calls: 2},
+			{lookup: "principal", want: "active", calls: 2},
+		}},
+		{name: "Bypass", ttl: time.Hour, steps: []cacheStep{
+			{lookup: "key", want: "active", calls: 1},
+			{lookup: "principal", want: "active", calls: 2},
+			// Bypassed, every lookup reads the store: a revocation is seen
+			// at once, without a notification.
+			{act: func(h *cacheHarness) { h.cache.Bypass() }, lookup: "key", want: "active", calls: 3},
+			{lookup: "key", want: "active", calls: 4},
+			{lookup: "principal", want: "active", calls: 5},
+			{act: func(h *cacheHarness) { h.setKeyStatus(apikey.StatusRevoked) }, lookup: "key", want: "revoked", calls: 6},
+			{act: func(h *cacheHarness) { h.cache.Resume() }, lookup: "key", want: "revoked", calls: 7},
+			{lookup: "key", want: "revoked", calls: 7},
 		}},
 		{name: "MissesNotCached", ttl: time.Hour, steps: []cacheStep{
 			{lookup: "unknown", wantErr: apikey.ErrNotFound, calls: 1},
@@ -140,10 +160,10 @@ func TestKeyCache(t *testing.T) {
 			{act: func(h *cacheHarness) { h.store.setErr(errStoreDown) }, lookup: "key", want: "active", calls: 1},
 			{act: advance(time.Hour), lookup: "key", wantErr: errStoreDown, calls: 2},
 		}},
-		{name: "Clear", ttl: time.Hour, steps: []cacheStep{
+		{name: "Forget", ttl: time.Hour, steps: []cacheStep{
 			{lookup: "key", want: "active", calls: 1},
 			{lookup: "principal", want: "active", calls: 2},
-			{act: func(h *cacheHarness) { h.cache.Clear() }, lookup: "key", want: "active", calls: 3},
+			{act: func(h *cacheHarness) { h.cache.Forget() }, lookup: "key", want: "active", calls: 3},
 			{lookup: "principal", want: "active", calls: 4},
 			{lookup: "key", want: "active", calls: 4},
 		}},
@@ -205,7 +225,7 @@ func TestKeyCacheForgetDuringLoad(t *testing.T) {
 	}()
 	<-h.store.loaded // the lookup has read the active key
 	h.setKeyStatus(apikey.StatusRevoked)
-	h.cache.Forget(cachedKey)
+	h.cache.ForgetKey(cachedKey)
 	close(h.store.release)
 	if k := <-done; k.Status != apikey.StatusActive {
 		t.Fatalf("the lookup in flight returned %s, want the active key it read", k.Status)

@@ -27,12 +27,22 @@ type DB struct {
 	pool *pgxpool.Pool
 }
 
+// Options are Open's optional settings.
+type Options struct {
+	// Migrate makes Open apply the migrations the database has not run
+	// yet (see [DB.Migrate]). Without it Open leaves the schema alone: a
+	// gateway replica checks it with [DB.CheckSchema] and leaves migrating
+	// to "scopegate migrate", so replicas starting together do not race to
+	// change it.
+	Migrate bool
+}
+
 // Open connects to the database at dsn (a URL or keyword/value string, as
-// pgx accepts) and brings its schema up to date. The DSN may also set the
-// pool's size and lifetimes (pool_max_conns and the other pgxpool
-// parameters) and run-time parameters such as search_path. The caller must
-// Close it.
-func Open(ctx context.Context, dsn string) (*DB, error) {
+// pgx accepts) and, if opts.Migrate is set, brings its schema up to date.
+// The DSN may also set the pool's size and lifetimes (pool_max_conns and
+// the other pgxpool parameters) and run-time parameters such as
+// search_path. The caller must Close it.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message may quote the DSN, password included.
@@ -47,9 +57,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres database: %w", err)
 	}
-	if err := db.migrate(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("open postgres database: %w", err)
+	if opts.Migrate {
+		if err := db.Migrate(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("open postgres database: %w", err)
+		}
 	}
 	return db, nil
 }

@@ -87,7 +87,13 @@ type execer interface {
 // CreateKey stores k; ErrConflict if its id exists, ErrNotFound if its
 // principal does not.
 func (db *DB) CreateKey(ctx context.Context, k apikey.Key) error {
-	if err := insertKey(ctx, db.pool, &k); err != nil {
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := insertKey(ctx, tx, &k); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, Change{Key: k.ID})
+	})
+	if err != nil {
 		return fmt.Errorf("create key %s: %w", k.ID, err)
 	}
 	return nil
@@ -159,6 +165,7 @@ func (db *DB) UpdateKey(ctx context.Context, id apikey.ID, fn func(*apikey.Key) 
 }
 
 // updateKey is UpdateKey inside tx; Rotate uses it to retire the old key.
+// It announces the change on ChangesChannel, in tx.
 func updateKey(ctx context.Context, tx pgx.Tx, id apikey.ID, fn func(*apikey.Key) error) (apikey.Key, error) {
 	k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys k WHERE k.id = $1 FOR UPDATE`, string(id)))
 	if err != nil {
@@ -178,6 +185,9 @@ func updateKey(ctx context.Context, tx pgx.Tx, id apikey.ID, fn func(*apikey.Key
 	}
 	if _, err := tx.Exec(ctx, `UPDATE api_keys SET `+assignments(keyColumns)+` WHERE id = $1`, args...); err != nil {
 		return apikey.Key{}, fmt.Errorf("update key %s: %w", id, translate(err))
+	}
+	if err := notifyChange(ctx, tx, Change{Key: id}); err != nil {
+		return apikey.Key{}, fmt.Errorf("update key %s: %w", id, err)
 	}
 	return k, nil
 }

@@ -155,16 +155,94 @@ CREATE INDEX alerts_rule ON alerts (rule, id);
 // the same database, which only costs a short wait.
 const migrationLock int64 = 0x73636f7065676174
 
+// Latest is the schema version this build's migrations reach.
+func Latest() int { return len(migrations()) }
+
+// SchemaVersion returns the version the database's schema is at (0 for a
+// database scopegate has never migrated) and the latest version this build
+// knows. It changes nothing.
+func (db *DB) SchemaVersion(ctx context.Context) (current, latest int, err error) {
+	current, err = schemaVersion(ctx, db.pool)
+	if err != nil {
+		return 0, 0, err
+	}
+	return current, Latest(), nil
+}
+
+// querier is what schemaVersion needs: a pool, a connection or a
+// transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func schemaVersion(ctx context.Context, q querier) (int, error) {
+	// to_regclass resolves the name through search_path, as the queries
+	// that use the tables do, and is NULL rather than an error when there
+	// is no such table. A query naming a missing table fails when it is
+	// planned, even in a branch not taken, hence two queries.
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	if err := q.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// SchemaError means the database's schema is not the one this build
+// expects: migrations are pending (Current < Latest), or the database was
+// migrated by a newer build (Current > Latest), as after a rollback.
+type SchemaError struct {
+	Current, Latest int
+}
+
+func (e *SchemaError) Error() string {
+	if e.Current > e.Latest {
+		return fmt.Sprintf("the database schema is at version %d, newer than this binary knows (%d): it was migrated by a newer scopegate", e.Current, e.Latest)
+	}
+	return fmt.Sprintf("the database schema is at version %d, this binary needs %d", e.Current, e.Latest)
+}
+
+// CheckSchema returns a *SchemaError unless the database's schema is at
+// exactly the version this build expects.
+func (db *DB) CheckSchema(ctx context.Context) error {
+	current, latest, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if current != latest {
+		return &SchemaError{Current: current, Latest: latest}
+	}
+	return nil
+}
+
+// Migrate applies the migrations the database has not run yet, each in its
+// own transaction, while holding migrationLock on one connection: callers
+// in several processes at once are serialized, and each migration runs
+// once. It returns a *SchemaError, changing nothing, if the database is
+// newer than this build. A database already up to date is left alone.
+func (db *DB) Migrate(ctx context.Context) error {
+	if err := db.migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
 // migrate applies the migrations the database has not run yet, each in its
 // own transaction, while holding migrationLock on one connection.
 func (db *DB) migrate(ctx context.Context) error {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return err
 	}
 	defer conn.Release()
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
-		return fmt.Errorf("migrate: take lock: %w", err)
+		return fmt.Errorf("take lock: %w", err)
 	}
 	defer func() {
 		if _, uerr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock); uerr != nil {
@@ -179,6 +257,14 @@ func (db *DB) migrate(ctx context.Context) error {
 	applied_at timestamptz NOT NULL
 )`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	// Under the lock, so that a newer build cannot migrate in between.
+	current, err := schemaVersion(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if current > Latest() {
+		return &SchemaError{Current: current, Latest: Latest()}
 	}
 	for _, m := range migrations() {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {

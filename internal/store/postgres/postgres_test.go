@@ -15,7 +15,7 @@ import (
 // mustOpen opens the database at dsn and closes it when the test ends.
 func mustOpen(t *testing.T, dsn string) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(t.Context(), dsn)
+	db, err := postgres.Open(t.Context(), dsn, postgres.Options{Migrate: true})
 	if err != nil {
 		t.Fatalf("Open = %v", err)
 	}

@@ -61,8 +61,14 @@ func (db *DB) CreatePrincipal(ctx context.Context, p apikey.Principal) error {
 	if err != nil {
 		return fmt.Errorf("create principal %s: %w", p.ID, err)
 	}
-	_, err = db.pool.Exec(ctx, `INSERT INTO principals (`+unqualified(principalColumns)+`)
-		VALUES (`+placeholders(len(args))+`)`, args...)
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO principals (`+unqualified(principalColumns)+`)
+			VALUES (`+placeholders(len(args))+`)`, args...)
+		if err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, Change{Principal: p.ID})
+	})
 	if err != nil {
 		return fmt.Errorf("create principal %s: %w", p.ID, translate(err))
 	}
@@ -130,7 +136,7 @@ func (db *DB) UpdatePrincipal(ctx context.Context, id apikey.PrincipalID, fn fun
 		if _, err := tx.Exec(ctx, `UPDATE principals SET `+assignments(principalColumns)+` WHERE id = $1`, args...); err != nil {
 			return fmt.Errorf("update principal %s: %w", id, translate(err))
 		}
-		return nil
+		return notifyChange(ctx, tx, Change{Principal: id})
 	})
 	if err != nil {
 		return apikey.Principal{}, err

@@ -96,6 +96,9 @@ func (db *DB) Rotate(ctx context.Context, next apikey.Key, retire func(*apikey.K
 		if err := insertKey(ctx, tx, &next); err != nil {
 			return fmt.Errorf("create key %s: %w", next.ID, err)
 		}
+		if err := notifyChange(ctx, tx, Change{Key: next.ID}); err != nil {
+			return err
+		}
 		if idem != nil {
 			r := *idem
 			r.CreatedAt, r.ExpiresAt = norm(r.CreatedAt), norm(r.ExpiresAt)

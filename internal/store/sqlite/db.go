@@ -37,9 +37,23 @@ type DB struct {
 	read  *sql.DB // several query_only connections
 }
 
+// Options are OpenWith's optional settings.
+type Options struct {
+	// Migrate makes OpenWith apply the migrations the file has not run yet
+	// (see [DB.Migrate]). Open always sets it: one process owns an
+	// embedded database, so there is no one to race with at start.
+	Migrate bool
+}
+
 // Open opens the database file at path, creating it if needed, and brings
 // its schema up to date. The caller must Close it.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenWith(ctx, path, Options{Migrate: true})
+}
+
+// OpenWith opens the database file at path, creating it if needed, and
+// migrates it if opts.Migrate is set. The caller must Close it.
+func OpenWith(ctx context.Context, path string, opts Options) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		// Two pools on an in-memory database would be two databases.
 		return nil, fmt.Errorf("open sqlite database: %q is not a file path", path)
@@ -64,12 +78,16 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.write.SetMaxIdleConns(1)
 	db.write.SetConnMaxIdleTime(0)
 	db.write.SetConnMaxLifetime(0)
-	if err := db.migrate(ctx); err != nil {
+	// The write connection is opened first, so that the read pool's
+	// connections find the file already in WAL mode.
+	err = db.write.PingContext(ctx)
+	if err == nil && opts.Migrate {
+		err = db.migrate(ctx)
+	}
+	if err != nil {
 		db.write.Close()
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
-	// The read pool is opened after migrating, so its connections find the
-	// file already in WAL mode.
 	if db.read, err = sql.Open("sqlite", dsn(abs, true)); err != nil {
 		db.write.Close()
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)

@@ -146,6 +146,78 @@ CREATE INDEX alerts_rule ON alerts (rule, id);
 	}
 }
 
+// Latest is the schema version this build's migrations reach.
+func Latest() int { return len(migrations()) }
+
+// SchemaVersion returns the version the file's schema is at (0 for a file
+// scopegate has never migrated) and the latest version this build knows.
+// It changes nothing.
+func (db *DB) SchemaVersion(ctx context.Context) (current, latest int, err error) {
+	current, err = schemaVersion(ctx, db.read)
+	if err != nil {
+		return 0, 0, err
+	}
+	return current, Latest(), nil
+}
+
+// querier is what schemaVersion needs: a pool or a transaction.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func schemaVersion(ctx context.Context, q querier) (int, error) {
+	var exists bool
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')`).Scan(&exists)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	if err := q.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// SchemaError means the file's schema is not the one this build expects:
+// migrations are pending (Current < Latest), or a newer build migrated it
+// (Current > Latest), as after a rollback.
+type SchemaError struct {
+	Current, Latest int
+}
+
+func (e *SchemaError) Error() string {
+	if e.Current > e.Latest {
+		return fmt.Sprintf("the database schema is at version %d, newer than this binary knows (%d): it was migrated by a newer scopegate", e.Current, e.Latest)
+	}
+	return fmt.Sprintf("the database schema is at version %d, this binary needs %d", e.Current, e.Latest)
+}
+
+// CheckSchema returns a *SchemaError unless the file's schema is at exactly
+// the version this build expects.
+func (db *DB) CheckSchema(ctx context.Context) error {
+	current, latest, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if current != latest {
+		return &SchemaError{Current: current, Latest: latest}
+	}
+	return nil
+}
+
+// Migrate applies the migrations the file has not run yet (see migrate).
+// It returns a *SchemaError, changing nothing, if the file is newer than
+// this build.
+func (db *DB) Migrate(ctx context.Context) error {
+	if err := db.migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
 // migrate applies the migrations the database has not run yet, each in its
 // own transaction. The check for whether a version has run is made inside
 // that transaction, which holds the write lock, so two processes opening
@@ -157,6 +229,13 @@ func (db *DB) migrate(ctx context.Context) error {
 	applied_at INTEGER NOT NULL
 ) STRICT`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	current, err := schemaVersion(ctx, db.write)
+	if err != nil {
+		return err
+	}
+	if current > Latest() {
+		return &SchemaError{Current: current, Latest: Latest()}
 	}
 	for _, m := range migrations() {
 		err := db.inTx(ctx, func(tx *sql.Tx) error {

@@ -99,3 +99,41 @@ func TestWriteTransactionsAreImmediate(t *testing.T) {
 		t.Errorf("write from another connection during a write transaction = %v, want SQLITE_BUSY", err)
 	}
 }
+
+func TestSchemaVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scopegate.db")
+	db, err := OpenWith(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatalf("OpenWith = %v", err)
+	}
+	defer db.Close()
+	check := func(want int) {
+		t.Helper()
+		current, latest, err := db.SchemaVersion(t.Context())
+		if err != nil || current != want || latest != Latest() {
+			t.Fatalf("SchemaVersion = %d, %d, %v; want %d, %d, nil", current, latest, err, want, Latest())
+		}
+	}
+	check(0)
+	if e, ok := errors.AsType[*SchemaError](db.CheckSchema(t.Context())); !ok || e.Current != 0 {
+		t.Errorf("CheckSchema on a new file = %v, want a *SchemaError at 0", e)
+	}
+	for range 2 {
+		if err := db.Migrate(t.Context()); err != nil {
+			t.Fatalf("Migrate = %v", err)
+		}
+		check(Latest())
+		if err := db.CheckSchema(t.Context()); err != nil {
+			t.Errorf("CheckSchema after Migrate = %v", err)
+		}
+	}
+	future := Latest() + 1
+	if _, err := db.write.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'from the future', 0)`, future); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{"CheckSchema": db.CheckSchema(t.Context()), "Migrate": db.Migrate(t.Context())} {
+		if e, ok := errors.AsType[*SchemaError](err); !ok || e.Current != future {
+			t.Errorf("%s on a newer file = %v, want a *SchemaError at %d", name, err, future)
+		}
+	}
+}
