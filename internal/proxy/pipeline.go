@@ -3,12 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
-	"github.com/scopegate/scopegate/internal/ratelimit"
 	"net/http"
 	"time"
 
 	"github.com/scopegate/scopegate/internal/policy"
 	"github.com/scopegate/scopegate/internal/provider"
+	"github.com/scopegate/scopegate/internal/ratelimit"
 )
 
 // forward reserves the request's limits, makes the allow event durable,
