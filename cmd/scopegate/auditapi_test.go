@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/scopegate/scopegate/internal/audit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scopegate/scopegate/internal/admin"
+	"github.com/scopegate/scopegate/internal/audit"
 )
 
 // writeSegments writes a log directory of n usage records (even positions

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/scopegate/scopegate/internal/anomaly"
 	"io"
 	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/scopegate/scopegate/internal/anomaly"
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/audit"
 	"github.com/scopegate/scopegate/internal/config"

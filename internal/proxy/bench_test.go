@@ -3,11 +3,6 @@ package proxy_test
 import (
 	"bytes"
 	"context"
-	goredis "github.com/redis/go-redis/v9"
-	"github.com/scopegate/scopegate/internal/apikey"
-	"github.com/scopegate/scopegate/internal/ratelimit"
-	"github.com/scopegate/scopegate/internal/scope"
-	"github.com/scopegate/scopegate/internal/store/redis"
 	"io"
 	"net/http"
 	"os"
@@ -17,9 +12,15 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/audit"
 	"github.com/scopegate/scopegate/internal/metrics"
 	"github.com/scopegate/scopegate/internal/proxy"
+	"github.com/scopegate/scopegate/internal/ratelimit"
+	"github.com/scopegate/scopegate/internal/scope"
+	"github.com/scopegate/scopegate/internal/store/redis"
 )
 
 // benchBody is the request of every benchmark call: a small allowed chat
