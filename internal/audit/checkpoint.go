@@ -49,6 +49,20 @@ func formatCheckpoint(origin string, size uint64, root tlog.Hash) string {
 	return fmt.Sprintf("%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(root[:]))
 }
 
+// SignCheckpoint returns the signed checkpoint of the tree of the first
+// size records, whose root is root (tlog.TreeHash), in the format described
+// in the package documentation: a C2SP tlog-checkpoint body whose origin is
+// signer's name, in a C2SP signed note. It is what a [Log] writes to
+// checkpoints/<size>.note; a log kept elsewhere (the cluster log in
+// PostgreSQL) signs with it so that auditors read one format.
+func SignCheckpoint(signer note.Signer, size uint64, root tlog.Hash) ([]byte, error) {
+	msg, err := note.Sign(&note.Note{Text: formatCheckpoint(signer.Name(), size, root)}, signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign checkpoint: %w", err)
+	}
+	return msg, nil
+}
+
 // openCheckpoint verifies msg with v and parses its body, which must name
 // origin. Lines after the root (C2SP extension lines) are ignored.
 func openCheckpoint(msg []byte, v note.Verifier, origin string) (signedTree, error) {

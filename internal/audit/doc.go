@@ -4,8 +4,10 @@
 // (golang.org/x/mod/sumdb/note) let anyone holding the verifier key prove
 // that no record was edited, deleted, reordered or cut off.
 //
-// [Log] is the log; [Encode] and [Decode] are its line format; [Privacy]
-// says how clients and principals are recorded.
+// [Log] is the log; [Encode] and [Decode] are its line format ([EncodeBody]
+// and [Line] split Encode for a log that numbers records after storing
+// them, and [SignCheckpoint] signs its checkpoints); [Privacy] says how
+// clients and principals are recorded.
 //
 // # Stability
 //

@@ -39,6 +39,31 @@ func Encode(idx uint64, ts time.Time, e Event) ([]byte, error) {
 	return line, nil
 }
 
+// EncodeBody returns the part of e's version 1 line that does not depend on
+// its place in the log: everything after the header, from `,"event":` to
+// the closing brace. [Line] completes it once the record has an index and a
+// time, so that Line(idx, ts, body) is exactly Encode(idx, ts, e). A log
+// that stores events before it numbers them (the cluster log in
+// PostgreSQL) keeps this body; it fails for the events Encode refuses.
+func EncodeBody(e Event) ([]byte, error) { return encodeBody(e) }
+
+// Line returns the line of the record at idx with time ts (in UTC,
+// truncated to the millisecond) whose body [EncodeBody] returned: the
+// exact bytes hashed into the tree, with no trailing newline. It checks the
+// time and the line's length, not the body, which must come from
+// EncodeBody.
+func Line(idx uint64, ts time.Time, body []byte) ([]byte, error) {
+	if err := checkTime(ts); err != nil {
+		return nil, err
+	}
+	line := appendHeader(make([]byte, 0, 64+len(body)), idx, ts)
+	line = append(line, body...)
+	if len(line) > maxLine {
+		return nil, fmt.Errorf("audit: line of %d bytes exceeds %d", len(line), maxLine)
+	}
+	return line, nil
+}
+
 // appendHeader appends the start of a line, up to and excluding the
 // "event" field: `{"v":1,"idx":N,"ts":"…"`.
 func appendHeader(dst []byte, idx uint64, ts time.Time) []byte {

@@ -167,9 +167,9 @@ func (l *Log) sign() error {
 	if err != nil {
 		return fmt.Errorf("sign checkpoint: %w", err)
 	}
-	msg, err := note.Sign(&note.Note{Text: formatCheckpoint(l.keys.signer.Name(), size, root)}, l.keys.signer)
+	msg, err := SignCheckpoint(l.keys.signer, size, root)
 	if err != nil {
-		return fmt.Errorf("sign checkpoint: %w", err)
+		return err
 	}
 	dir := filepath.Join(l.dir, "checkpoints")
 	name := checkpointName(size)

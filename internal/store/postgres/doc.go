@@ -2,7 +2,10 @@
 // deployment mode, through [github.com/jackc/pgx/v5]. [DB] implements
 // [apikey.Store], and [UsageStore], made from a DB by [NewUsageStore],
 // implements [usage.Store] on the same pool; later stores are added to the
-// same DB and the same migration list. It needs PostgreSQL 12 or later.
+// same DB and the same migration list. The cluster audit log is here too:
+// [AuditAppender] commits events, [AuditSequencer] numbers, hashes and
+// signs them, and [DB.ExportAudit] writes them in the embedded log's
+// layout (see auditlog.go). It needs PostgreSQL 12 or later.
 //
 // # Concurrency
 //

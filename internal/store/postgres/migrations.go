@@ -146,6 +146,40 @@ CREATE INDEX alerts_team ON alerts (team, id);
 CREATE INDEX alerts_subject ON alerts (subject, id);
 CREATE INDEX alerts_rule ON alerts (rule, id);
 `},
+		{5, "cluster audit log", `
+-- The cluster audit log (auditlog.go). Every replica inserts the body of
+-- each event (audit.EncodeBody: the line after its idx and ts) and commits
+-- before it forwards a request; the one sequencer moves pending bodies, in
+-- id order, into numbered records.
+CREATE TABLE audit_pending (
+	id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	body bytea NOT NULL
+);
+
+-- The log: line is the record's whole version 1 line (audit.Line), the
+-- exact bytes hashed into the tree; ts is the time in it, kept for the
+-- next batch (ts never decreases along the log). Rows are never updated
+-- or deleted.
+CREATE TABLE audit_records (
+	idx  bigint      NOT NULL PRIMARY KEY,
+	ts   timestamptz NOT NULL,
+	line bytea       NOT NULL
+);
+
+-- The tree's stored hashes (tlog.StoredHashes), by stored-hash index n:
+-- the hashes file of an embedded log, one row per 32-byte hash.
+CREATE TABLE audit_tree (
+	n    bigint NOT NULL PRIMARY KEY,
+	hash bytea  NOT NULL
+);
+
+-- Every signed checkpoint (a C2SP signed note), by tree size.
+CREATE TABLE audit_checkpoints (
+	size      bigint      NOT NULL PRIMARY KEY,
+	note      bytea       NOT NULL,
+	signed_at timestamptz NOT NULL
+);
+`},
 	}
 }
 
