@@ -65,7 +65,7 @@ type alerting struct {
 // its store.
 func newAlerting(s *stack, store anomaly.Store, opts alertingOptions) *alerting {
 	al := &alerting{}
-	cfg := anomaly.DispatcherConfig{Audit: s.audit, Store: store, Counter: opts.Counter,
+	cfg := anomaly.DispatcherConfig{Audit: s.rec, Store: store, Counter: opts.Counter,
 		Suspender: keySuspender{s.issuer}, Principals: s.store, Logger: s.logger,
 		GroupWindow: opts.GroupWindow, Actions: opts.Actions, Now: s.now}
 	if opts.Webhook.URL != "" {
@@ -73,7 +73,7 @@ func newAlerting(s *stack, store anomaly.Store, opts alertingOptions) *alerting 
 		cfg.Notifier = al.webhook
 	}
 	al.dispatcher = anomaly.NewDispatcher(cfg)
-	al.inbox = anomaly.NewInbox(anomaly.InboxConfig{Store: store, Recorder: s.audit, CanRecord: s.audit.Healthy,
+	al.inbox = anomaly.NewInbox(anomaly.InboxConfig{Store: store, Recorder: s.rec, CanRecord: s.rec.Healthy,
 		Logger: s.logger, Now: s.now})
 	return al
 }

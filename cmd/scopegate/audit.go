@@ -40,6 +40,7 @@ each signed checkpoint against it.`,
 	}
 	cmd.AddCommand(
 		newAuditKeyCmd(e),
+		newAuditKeygenCmd(e),
 		newAuditVerifyCmd(e),
 		newAuditExportCmd(e),
 		newAuditProveCmd(e),
@@ -147,7 +148,7 @@ covers them yet (the summary counts them).`,
 }
 
 func newAuditExportCmd(e *env) *cobra.Command {
-	var dataDir, out string
+	var dataDir, out, configPath string
 	cmd := &cobra.Command{
 		Use:   "export --out PATH",
 		Short: "Copy the audit log, up to its latest checkpoint, into a self-contained export",
@@ -158,11 +159,22 @@ trust). PATH is a new directory, or a .tar.gz archive when it ends in
 .tar.gz; it must not exist. The export appears at PATH only once complete.
 
 It is safe while the gateway runs: records appended after the latest
-checkpoint are left out, and the next export will include them.`,
+checkpoint are left out, and the next export will include them.
+
+With --config naming a cluster configuration (audit.driver postgres), the
+cluster log is exported from PostgreSQL instead, every sequenced record and
+checkpoint, into the directory PATH in the same layout.`,
 		Example: `  scopegate audit export --data-dir /var/lib/scopegate --out audit-2026-11.tar.gz
   scopegate audit verify --vkey @audit.vkey audit-2026-11.tar.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configPath != "" {
+				if err := exportClusterAudit(cmd.Context(), e, configPath, out); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "ok: exported to %s\n", out)
+				return err
+			}
 			dir, err := auditDir(dataDir)
 			if err != nil {
 				return err
@@ -176,6 +188,7 @@ checkpoint are left out, and the next export will include them.`,
 	}
 	registerDataDir(cmd, &dataDir)
 	cmd.Flags().StringVar(&out, "out", "", "the export to create: a directory, or a .tar.gz archive (required)")
+	cmd.Flags().StringVar(&configPath, "config", "", "export the cluster audit log of this configuration (audit.driver postgres) from PostgreSQL")
 	cmd.MarkFlagRequired("out")
 	return cmd
 }

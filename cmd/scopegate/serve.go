@@ -16,10 +16,12 @@ import (
 	"github.com/scopegate/scopegate/internal/admin"
 	"github.com/scopegate/scopegate/internal/anomaly"
 	"github.com/scopegate/scopegate/internal/apikey"
+	"github.com/scopegate/scopegate/internal/audit"
 	"github.com/scopegate/scopegate/internal/config"
 	"github.com/scopegate/scopegate/internal/metrics"
 	"github.com/scopegate/scopegate/internal/notify"
 	"github.com/scopegate/scopegate/internal/proxy"
+	"github.com/scopegate/scopegate/internal/store/postgres"
 	"github.com/scopegate/scopegate/internal/usage"
 )
 
@@ -88,7 +90,7 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		return err
 	}
 	defer s.Close()
-	if err := errors.Join(m.WatchKeyCache(s.cache), m.WatchAuditLog(s.audit, s.now)); err != nil {
+	if err := errors.Join(m.WatchKeyCache(s.cache), watchAuditLog(m, s)); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 
@@ -153,7 +155,7 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 			logger.WarnContext(ctx, "readiness: store unreachable", "err", err)
 			return errors.New("store unreachable")
 		}
-		if err := s.audit.Healthy(); err != nil {
+		if err := s.rec.Healthy(); err != nil {
 			logger.WarnContext(ctx, "readiness: audit log cannot write", "err", err)
 			return errors.New("audit log cannot write")
 		}
@@ -191,15 +193,22 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		g.Go(func() error { return serveUntilDone(mockCtx, mockSrv, mockLn) })
 	}
 	gw, err := proxy.New(proxy.Config{Logger: logger, Config: cfg, Verifier: s.verifier, Used: lastUsed,
-		Auditor: s.audit, Privacy: s.privacy(), MockURL: mockURL, Now: s.now,
+		Auditor: s.rec, Privacy: s.privacy(), MockURL: mockURL, Now: s.now,
 		Limiter: lim.StoreLimiter, Usage: usageRec, Metrics: m})
 	if err != nil {
 		return err
 	}
 	warnDangling(ctx, logger, s, cfg)
 	dataSrv := newServer(gw, logger)
-	auditReader := newAuditAPI(s)
-	adminSrv := newServer(withInstanceHeader(instance, admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditReader, Usage: s.usage, Alerts: al.inbox, Now: s.now, Metrics: m.Handler()})), logger)
+	// The admin API reads the embedded log; the cluster log is read
+	// through "audit export" (its routes answer 501).
+	var auditReader *auditAPI
+	var auditRoutes admin.AuditReader
+	if s.audit != nil {
+		auditReader = newAuditAPI(s)
+		auditRoutes = auditReader
+	}
+	adminSrv := newServer(withInstanceHeader(instance, admin.NewHandler(admin.Config{Logger: logger, Issuer: s.issuer, Verifier: s.verifier, Ready: ready, Explainer: explainer{gw}, Audit: auditRoutes, Usage: s.usage, Alerts: al.inbox, Now: s.now, Metrics: m.Handler()})), logger)
 
 	g.Go(func() error {
 		err := serveUntilDone(gctx, dataSrv, dataLn)
@@ -228,9 +237,23 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		al.run(hookCtx)
 		return nil
 	})
-	pub := newPublisher(cfg.Audit.Publish, s.audit, logger)
+	var pub *audit.Publisher
+	if s.audit != nil {
+		pub = newPublisher(cfg.Audit.Publish, s.audit, logger)
+	}
 	if pub != nil {
 		g.Go(func() error { return pub.Run(gctx) })
+	}
+	if cfg.Audit.Driver == "postgres" {
+		signer, err := clusterSigner(cfg)
+		if err != nil {
+			return err
+		}
+		// Every replica runs one; the one holding the advisory lock
+		// sequences the cluster log and signs its checkpoints.
+		seq := postgres.NewAuditSequencer(s.pg, signer, postgres.AuditSequencerOptions{Logger: logger, Now: s.now,
+			CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval)})
+		g.Go(func() error { return seq.Run(gctx) })
 	}
 
 	logger.Info("scopegate serving", "data_plane", dataLn.Addr().String(), "admin", adminLn.Addr().String(),
@@ -240,7 +263,9 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	}
 	err = g.Wait()
 	// The admin server has stopped: no query uses the audit index any more.
-	err = errors.Join(err, auditReader.Close())
+	if auditReader != nil {
+		err = errors.Join(err, auditReader.Close())
+	}
 	if pub != nil {
 		// Sign over everything recorded and publish it once more, so the
 		// last checkpoint leaves the machine before the process does.

@@ -62,7 +62,12 @@ type stack struct {
 	// same database as store.
 	usage  usage.Store
 	alerts anomaly.Store
-	audit  *audit.Log
+	// audit is the embedded audit log, nil in cluster mode (audit.driver
+	// postgres); rec is what everything records through, in both modes.
+	audit *audit.Log
+	rec   auditRecorder
+	// pg is the PostgreSQL store, nil on SQLite.
+	pg *postgres.DB
 	// auditDone receives the audit log's Run result when it stops.
 	auditDone chan error
 	cache     *proxy.KeyCache
@@ -131,7 +136,7 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 	case "postgres":
 		var db *postgres.DB
 		if db, err = openPostgres(ctx, cfg.Store.DSN, postgres.Options{Migrate: opts.migrate}); err == nil {
-			s.store, s.usage, s.alerts = db, postgres.NewUsageStore(db), postgres.NewAlertStore(db)
+			s.store, s.usage, s.alerts, s.pg = db, postgres.NewUsageStore(db), postgres.NewAlertStore(db), db
 		}
 	default:
 		err = fmt.Errorf("unknown store driver %q", cfg.Store.Driver)
@@ -144,22 +149,29 @@ func openStack(ctx context.Context, e *env, cfg *config.Config, logger *slog.Log
 	if e.hooks != nil && e.hooks.auditFile != nil {
 		auditOpts.SyncFile = e.hooks.auditFile
 	}
-	if s.audit, err = audit.OpenLog(s.dir.Join("audit"), auditOpts); err != nil {
-		return nil, err
+	if cfg.Audit.Driver == "postgres" {
+		// Cluster mode: one log for every replica, in the store's database;
+		// serve runs the sequencer.
+		s.rec = &clusterAudit{app: postgres.NewAuditAppender(s.pg)}
+	} else {
+		if s.audit, err = audit.OpenLog(s.dir.Join("audit"), auditOpts); err != nil {
+			return nil, err
+		}
+		s.rec = s.audit
+		// The log's writer runs for as long as the stack is open:
+		// everything that records (bootstrap, the admin API, the data
+		// plane) waits on it. Close stops it.
+		s.auditDone = make(chan error, 1)
+		go func() { s.auditDone <- s.audit.Run(context.WithoutCancel(ctx)) }()
 	}
-	// The log's writer runs for as long as the stack is open: everything
-	// that records (bootstrap, the admin API, the data plane) waits on it.
-	// Close stops it.
-	s.auditDone = make(chan error, 1)
-	go func() { s.auditDone <- s.audit.Run(context.WithoutCancel(ctx)) }()
 	grace := time.Duration(cfg.Keys.RotationGrace)
 	if grace == 0 {
 		grace = -1 // config "0s" means no grace; the issuer reads 0 as "default"
 	}
 	s.cache = proxy.NewKeyCache(s.store, time.Duration(cfg.Proxy.KeyCacheTTL), s.now)
 	s.issuer = apikey.NewIssuer(apikey.IssuerConfig{
-		Store: s.store, Hasher: s.hasher, Recorder: changeRecorder{cache: s.cache, next: s.audit}, Logger: logger,
-		CheckScopes: cfg.CheckScopes, CanRecord: s.audit.Healthy,
+		Store: s.store, Hasher: s.hasher, Recorder: changeRecorder{cache: s.cache, next: s.rec}, Logger: logger,
+		CheckScopes: cfg.CheckScopes, CanRecord: s.rec.Healthy,
 		DefaultTTL: time.Duration(cfg.Keys.DefaultTTL), MaxTTL: time.Duration(cfg.Keys.MaxTTL),
 		DefaultGrace: grace, Now: s.now,
 	})

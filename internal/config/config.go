@@ -71,6 +71,17 @@ type Config struct {
 
 // Audit holds audit log settings.
 type Audit struct {
+	// Driver is "file" (default: segment files in the data directory,
+	// one log per process) or "postgres" (cluster mode: every replica
+	// appends to one log in the store's PostgreSQL database, sequenced and
+	// signed by one elected replica). postgres needs store.driver postgres
+	// and SigningKey.
+	Driver string `yaml:"driver"`
+	// SigningKey is the note signer key ("PRIVATE+KEY+…", from "scopegate
+	// audit keygen") that signs the cluster log's checkpoints; every
+	// replica holds it, since any may become the sequencer. Set it with
+	// ${NAME}.
+	SigningKey Secret `yaml:"signing_key"`
 	// TruncateClientIPs records client addresses as their /24 (IPv4) or
 	// /48 (IPv6) network.
 	TruncateClientIPs bool `yaml:"truncate_client_ips"`
@@ -177,6 +188,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
+	}
+	if c.Audit.Driver == "" {
+		c.Audit.Driver = "file"
 	}
 	if c.Keys.DefaultTTL == 0 {
 		c.Keys.DefaultTTL = Duration(90 * 24 * time.Hour)
@@ -375,6 +389,18 @@ func (c *Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("store.driver: %q is not sqlite or postgres", c.Store.Driver))
+	}
+	switch c.Audit.Driver {
+	case "file":
+	case "postgres":
+		if c.Store.Driver != "postgres" {
+			errs = append(errs, errors.New("audit.driver: postgres needs store.driver postgres"))
+		}
+		if c.Audit.SigningKey == "" {
+			errs = append(errs, errors.New(`audit.signing_key: required when audit.driver is postgres (generate one with "scopegate audit keygen")`))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("audit.driver: %q is not file or postgres", c.Audit.Driver))
 	}
 	if c.Keys.DefaultTTL < 0 || c.Keys.MaxTTL < 0 || c.Keys.RotationGrace < 0 {
 		errs = append(errs, errors.New("keys: durations must not be negative"))

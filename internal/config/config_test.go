@@ -72,6 +72,14 @@ func TestParse(t *testing.T) {
 		{name: "PostgresNeedsDSN", in: "store: {driver: postgres}\n", wantErr: "store.dsn: required"},
 		{name: "DefaultOverMax", in: "keys: {default_ttl: 400d}\n", wantErr: "keys.default_ttl 400d is longer than keys.max_ttl 365d"},
 		{name: "BadLevel", in: "log: {level: loud}\n", wantErr: `log.level: "loud"`},
+		{name: "AuditDriverDefault", in: "", check: func(t *testing.T, c *Config) {
+			if c.Audit.Driver != "file" {
+				t.Errorf("audit.driver = %q, want file", c.Audit.Driver)
+			}
+		}},
+		{name: "AuditBadDriver", in: "audit: {driver: s3}\n", wantErr: `audit.driver: "s3" is not file or postgres`},
+		{name: "AuditPostgresNeedsStore", in: "audit: {driver: postgres, signing_key: k}\n", wantErr: "audit.driver: postgres needs store.driver postgres"},
+		{name: "AuditPostgresNeedsKey", in: "store: {driver: postgres, dsn: x}\naudit: {driver: postgres}\n", wantErr: "audit.signing_key: required"},
 		{name: "WrongType", in: "listen: [a, b]\n", wantErr: "line 1"},
 		{name: "NotYAML", in: "listen: :1\n  - x: [\n", wantErr: "line"},
 	}
