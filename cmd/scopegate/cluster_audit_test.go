@@ -98,6 +98,16 @@ func TestClusterAuditLog(t *testing.T) {
 		load(replicas, 1500*time.Millisecond)
 	}()
 	time.Sleep(700 * time.Millisecond)
+	// The leader dies abruptly: its database session is ended in the
+	// middle of whatever it was doing, then the replica goes away.
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "SELECT pg_terminate_backend($1)", leaderPID(t, replicas[killed])); err != nil {
+		t.Fatalf("end the leader's session: %v", err)
+	}
 	replicas[killed].stop()
 	<-done
 	load(survivors, 500*time.Millisecond)
@@ -111,11 +121,6 @@ func TestClusterAuditLog(t *testing.T) {
 	})
 
 	// Everything appended is sequenced by the new leader.
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
 	waitUntil(t, "every appended event to be sequenced and signed", func() bool {
 		var pending, size, signed int64
 		if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM audit_pending),
@@ -172,4 +177,23 @@ func TestClusterAuditLog(t *testing.T) {
 		}
 	}
 	t.Logf("%d calls answered, %d allow events, replica %d killed while leading", len(ids), len(allows), killed)
+}
+
+// leaderPID returns the database session of g's audit sequencer, from its
+// "leading" log line.
+func leaderPID(t *testing.T, g *gateway) int64 {
+	t.Helper()
+	for line := range strings.SplitSeq(g.logs.String(), "\n") {
+		if !strings.Contains(line, "audit sequencer: leading") {
+			continue
+		}
+		var e struct {
+			PID int64 `json:"pid"`
+		}
+		if err := json.Unmarshal([]byte(line), &e); err == nil && e.PID != 0 {
+			return e.PID
+		}
+	}
+	t.Fatalf("no leading line with a pid in the logs:\n%s", g.logs.String())
+	return 0
 }

@@ -134,7 +134,7 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	vars["SCOPEGATE_PG_DSN"] = "postgres://scopegate:dummy@postgres:5432/scopegate"
 	vars["SCOPEGATE_ALERT_WEBHOOK_URL"] = "https://hooks.example.com/x"
-	for _, k := range []string{"SCOPEGATE_PEPPER", "SCOPEGATE_PG_DSN", "SCOPEGATE_REDIS_PASSWORD"} {
+	for _, k := range []string{"SCOPEGATE_PEPPER", "SCOPEGATE_PG_DSN", "SCOPEGATE_REDIS_PASSWORD", "SCOPEGATE_AUDIT_SIGNING_KEY"} {
 		if _, ok := secret.StringData[k]; !ok {
 			t.Errorf("the Secret has no %s", k)
 		}
@@ -150,8 +150,9 @@ func TestKubernetesManifests(t *testing.T) {
 	if err := proxy.Validate(cfg); err != nil {
 		t.Errorf("the ConfigMap's scopegate.yaml cannot be served: %v", err)
 	}
-	if cfg.Store.Driver != "postgres" || cfg.Limits.Driver != "redis" {
-		t.Errorf("store.driver %q, limits.driver %q; want postgres and redis", cfg.Store.Driver, cfg.Limits.Driver)
+	if cfg.Store.Driver != "postgres" || cfg.Limits.Driver != "redis" || cfg.Audit.Driver != "postgres" {
+		t.Errorf("store.driver %q, limits.driver %q, audit.driver %q; want postgres, redis and postgres",
+			cfg.Store.Driver, cfg.Limits.Driver, cfg.Audit.Driver)
 	}
 	if cfg.InstanceID != vars["POD_NAME"] {
 		t.Errorf("instance_id = %q, want the pod name", cfg.InstanceID)
