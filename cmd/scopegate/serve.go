@@ -199,6 +199,9 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		return err
 	}
 	warnDangling(ctx, logger, s, cfg)
+	if cfg.Store.Driver == "postgres" && cfg.Audit.Driver == "file" {
+		logger.Warn("audit: store.driver is postgres but audit.driver is file: this replica keeps its own audit log in its data directory; set audit.driver postgres (with audit.signing_key) for one log for the cluster")
+	}
 	dataSrv := newServer(gw, logger)
 	// The admin API reads the embedded log; the cluster log is read
 	// through "audit export" (its routes answer 501).
