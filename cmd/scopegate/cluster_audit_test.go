@@ -120,6 +120,24 @@ func TestClusterAuditLog(t *testing.T) {
 		return false
 	})
 
+	// The new leader's detectors watch the records it sequences: a key
+	// probing a model it lacks the scope for is alerted in the cluster log.
+	prober := survivors[0].createKey(admin, map[string]any{"principal": "svc-audit", "scopes": []string{"chat:mock-small"}})
+	for range 10 {
+		code, _ := survivors[1].do("POST", "http://"+survivors[1].info.DataAddr+"/v1/chat/completions", prober.Key, nil,
+			`{"model":"mock-large","messages":[{"role":"user","content":"hi"}]}`)
+		if code != http.StatusForbidden {
+			t.Fatalf("probing call = %d, want 403", code)
+		}
+	}
+	waitUntil(t, "the probing alert in the cluster log", func() bool {
+		var n int
+		if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM audit_records WHERE convert_from(line, 'UTF8') LIKE '%"event":"alert.probing"%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+
 	// Everything appended is sequenced by the new leader.
 	waitUntil(t, "every appended event to be sequenced and signed", func() bool {
 		var pending, size, signed int64

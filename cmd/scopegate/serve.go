@@ -254,8 +254,9 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 		}
 		// Every replica runs one; the one holding the advisory lock
 		// sequences the cluster log and signs its checkpoints.
+		// The leader feeds the detectors with the records it sequences.
 		seq := postgres.NewAuditSequencer(s.pg, signer, postgres.AuditSequencerOptions{Logger: logger, Now: s.now,
-			CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval)})
+			CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval), Tap: feed.tap})
 		g.Go(func() error { return seq.Run(gctx) })
 	}
 

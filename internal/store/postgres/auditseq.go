@@ -56,6 +56,10 @@ type AuditSequencerOptions struct {
 	// Now is the clock of the records' ts (default time.Now). Each batch
 	// reads it once; a ts earlier than the log's last is raised to it.
 	Now func() time.Time
+	// Tap, if set, is given every record this sequencer sequenced, in
+	// index order, after its round committed: on the leader only. Like
+	// audit.LogOptions.Tap it must not block.
+	Tap func(audit.Record)
 }
 
 // AuditSequencer turns the events every replica commits to audit_pending
@@ -306,6 +310,14 @@ func (s *AuditSequencer) round(ctx context.Context, conn *pgx.Conn, st *seqState
 		return 0, fmt.Errorf("sequence audit events: commit: %w", err)
 	}
 	st.size += uint64(len(batch))
+	if s.opts.Tap != nil {
+		for _, line := range lines {
+			// Each line was checked to decode before it was sequenced.
+			if r, err := audit.Decode(line); err == nil {
+				s.opts.Tap(r)
+			}
+		}
+	}
 	return len(batch), nil
 }
 
