@@ -25,6 +25,9 @@ type testHooks struct {
 	// pushConnect, if not nil, opens the connection of the change
 	// notifications' listener (postgres store), so tests can cut it.
 	pushConnect func(context.Context, *pgx.ConnConfig) (*pgx.Conn, error)
+	// headerTimeout, if not zero, replaces the data plane's
+	// ReadHeaderTimeout, so a slowloris test need not wait for it.
+	headerTimeout time.Duration
 }
 
 // serveInfo is what a started server tells a test.

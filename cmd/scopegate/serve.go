@@ -202,7 +202,14 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	if cfg.Store.Driver == "postgres" && cfg.Audit.Driver == "file" {
 		logger.Warn("audit: store.driver is postgres but audit.driver is file: this replica keeps its own audit log in its data directory; set audit.driver postgres (with audit.signing_key) for one log for the cluster")
 	}
-	dataSrv := newServer(gw, logger)
+	dataHandler, err := newLeakHandler(s, cfg, al.dispatcher, gw, logger)
+	if err != nil {
+		return err
+	}
+	dataSrv := newServer(dataHandler, logger)
+	if e.hooks != nil && e.hooks.headerTimeout > 0 {
+		dataSrv.ReadHeaderTimeout = e.hooks.headerTimeout
+	}
 	// The admin API reads the embedded log; the cluster log is read
 	// through "audit export" (its routes answer 501).
 	var auditReader *auditAPI

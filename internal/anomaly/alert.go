@@ -15,6 +15,7 @@ const (
 	RuleNewNetwork      = "new_network"      // a key used from a network it has not used
 	RuleBudget          = "budget"           // a budget threshold crossed (the limiter raises it)
 	RuleKeyExpiring     = "key_expiring"     // a key expires within the notice period
+	RuleKeyLeaked       = "key_leaked"       // a key reported leaked was revoked (internal/leak)
 )
 
 // Alert is one alert: a rule that tripped about a subject.

@@ -422,7 +422,7 @@ func validRule(rule string) bool {
 
 // actionRules returns the rules an action may be configured for.
 func actionRules() []string {
-	return []string{RuleProbing, RuleCredentialBurst, RuleRateSpike, RuleNewNetwork, RuleBudget, RuleKeyExpiring}
+	return []string{RuleProbing, RuleCredentialBurst, RuleRateSpike, RuleNewNetwork, RuleBudget, RuleKeyExpiring, RuleKeyLeaked}
 }
 
 // ValidateActions checks the per-rule actions of a configuration: each
@@ -438,9 +438,10 @@ func ValidateActions(actions map[string]string) error {
 		if action != "" && action != ActionSuspendKey {
 			return fmt.Errorf("actions: rule %s: unknown action %q; the only action is %s", rule, action, ActionSuspendKey)
 		}
-		if action == ActionSuspendKey && (rule == RuleKeyExpiring || rule == RuleCredentialBurst) {
-			// An expiring key has done nothing wrong, and a credential
-			// burst is about a network, not a key.
+		if action == ActionSuspendKey && (rule == RuleKeyExpiring || rule == RuleCredentialBurst || rule == RuleKeyLeaked) {
+			// An expiring key has done nothing wrong, a credential burst
+			// is about a network, not a key, and a leaked key is already
+			// revoked.
 			return fmt.Errorf("actions: rule %s: %s does not apply to it", rule, action)
 		}
 	}

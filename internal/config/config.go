@@ -34,6 +34,9 @@ const (
 	DefaultListen      = ":8080"
 	DefaultAdminListen = "127.0.0.1:8081"
 	DefaultDataDir     = "./scopegate-data"
+	// DefaultMaxInFlight is proxy.max_in_flight when the file does not
+	// set it.
+	DefaultMaxInFlight = 1024
 )
 
 // Config is scopegate's configuration.
@@ -62,6 +65,8 @@ type Config struct {
 	// Anomaly sets the thresholds of the detectors; Alerts, what alerts do.
 	Anomaly Anomaly `yaml:"anomaly"`
 	Alerts  Alerts  `yaml:"alerts"`
+	// Leaks configures the leak-response endpoints (docs/leaks.md).
+	Leaks Leaks `yaml:"leaks"`
 	// Upstreams are the providers requests are forwarded to, by name.
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Features are the capabilities keys are scoped to, by name. With no
@@ -127,6 +132,14 @@ type Proxy struct {
 	// keys and reports not ready (default 2s). While the channel is down
 	// for longer, every request reads the store.
 	PushGrace Duration `yaml:"push_grace"`
+	// BodyTimeout bounds the time a client takes to send a request body
+	// (default 60s); a body still arriving after it is refused with 408
+	// and the connection closed. Response streams are not bounded by it.
+	BodyTimeout Duration `yaml:"body_timeout"`
+	// MaxInFlight caps the data-plane requests handled at once (default
+	// 1024; 0 means no cap). A request beyond it is answered 503 with
+	// Retry-After before any other work.
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // Store selects where keys and principals live.
@@ -172,7 +185,7 @@ func Default() *Config {
 func preset() *Config {
 	return &Config{
 		Keys:  Keys{RotationGrace: Duration(24 * time.Hour)},
-		Proxy: Proxy{KeyCacheTTL: Duration(5 * time.Second)},
+		Proxy: Proxy{KeyCacheTTL: Duration(5 * time.Second), MaxInFlight: DefaultMaxInFlight},
 	}
 }
 
@@ -212,6 +225,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Proxy.MaxBodyBytes == 0 {
 		c.Proxy.MaxBodyBytes = 10 << 20
+	}
+	if c.Proxy.BodyTimeout == 0 {
+		c.Proxy.BodyTimeout = Duration(60 * time.Second)
 	}
 	if len(c.Features) == 0 && len(c.Upstreams) == 0 {
 		c.Upstreams, c.Features = Builtin()
@@ -421,10 +437,17 @@ func (c *Config) Validate() error {
 	if c.Proxy.PushGrace < 0 {
 		errs = append(errs, errors.New("proxy.push_grace: must not be negative"))
 	}
+	if c.Proxy.BodyTimeout < 0 {
+		errs = append(errs, errors.New("proxy.body_timeout: must not be negative"))
+	}
+	if c.Proxy.MaxInFlight < 0 {
+		errs = append(errs, errors.New("proxy.max_in_flight: must not be negative (0 means no cap)"))
+	}
 	errs = append(errs, c.validateUpstreams()...)
 	errs = append(errs, c.validateFeatures()...)
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.validateAnomaly()...)
+	errs = append(errs, c.Leaks.validate()...)
 	if c.InstanceID != "" {
 		if err := datadir.CheckInstanceID(c.InstanceID); err != nil {
 			errs = append(errs, fmt.Errorf("instance_id: %w", err))

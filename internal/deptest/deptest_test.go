@@ -31,6 +31,7 @@ var domain = map[string][]string{
 	"internal/usage":     {"internal/apikey", "internal/scope"},
 	"internal/anomaly":   nil,
 	"internal/config":    nil,
+	"internal/leak":      nil,
 }
 
 // forbidden are import paths that no domain package may depend on, with

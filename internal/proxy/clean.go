@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // checkTarget refuses request targets that could be read two ways. Go's
@@ -30,10 +31,19 @@ func checkTarget(r *http.Request) *gateError {
 			return refuse(http.StatusBadRequest, "invalid_path", "the path contains a '.' or '..' segment")
 		}
 	}
-	for _, c := range raw {
-		if c < 0x21 || c == 0x7f {
-			return refuse(http.StatusBadRequest, "invalid_path", "the path contains a control character or space")
+	// The decoded path too: routes read it, and a custom route fills its
+	// parameters from it, so "%0a" or "%20" is as much a newline or a
+	// space as the raw byte.
+	for _, p := range []string{raw, r.URL.Path} {
+		for i := range len(p) {
+			if c := p[i]; c < 0x21 || c == 0x7f {
+				return refuse(http.StatusBadRequest, "invalid_path", "the path contains a control character or space, raw or percent-encoded")
+			}
 		}
+	}
+	if !utf8.ValidString(r.URL.Path) {
+		// Such as "%c0%ae", an overlong '.' that a lax decoder reads as one.
+		return refuse(http.StatusBadRequest, "invalid_path", "the path is not valid UTF-8 once percent-decoded")
 	}
 	if credentialInQuery(r) {
 		return &gateError{status: http.StatusBadRequest, reason: "invalid_request",

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/scopegate/scopegate/internal/apikey"
@@ -78,12 +79,15 @@ type UsageRecorder interface {
 
 // Gateway is the data plane's http.Handler.
 type Gateway struct {
-	logger       *slog.Logger
-	verifier     Verifier
-	used         UsageMarker
-	auditor      Auditor
-	limiter      Limiter
-	maxBody      int64
+	logger      *slog.Logger
+	verifier    Verifier
+	used        UsageMarker
+	auditor     Auditor
+	limiter     Limiter
+	maxBody     int64
+	bodyTimeout time.Duration
+	// inFlight holds a token per request being handled; nil for no cap.
+	inFlight     chan struct{}
 	privacy      audit.Privacy
 	auditTimeout time.Duration
 	usage        UsageRecorder
@@ -115,6 +119,10 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if g.auditTimeout == 0 {
 		g.auditTimeout = 5 * time.Second
+	}
+	g.bodyTimeout = time.Duration(cfg.Config.Proxy.BodyTimeout)
+	if n := cfg.Config.Proxy.MaxInFlight; n > 0 {
+		g.inFlight = make(chan struct{}, n)
 	}
 	ups, err := buildUpstreams(cfg.Config, cfg.MockURL, cfg.Transport, g)
 	if err != nil {
@@ -171,6 +179,15 @@ type request struct {
 // limit, audit, forward. Every refusal is recorded as a deny event before
 // it is answered.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.inFlight != nil {
+		select {
+		case g.inFlight <- struct{}{}:
+			defer func() { <-g.inFlight }()
+		default:
+			g.overloaded(w, r)
+			return
+		}
+	}
 	req := &request{id: newRequestID(), start: g.now(), began: time.Now(), api: apiFor(r), client: clientAddr(r), path: r.URL.Path}
 	w.Header().Set("X-Request-Id", req.id)
 	if err := g.serve(w, r, req); err != nil {
@@ -268,15 +285,50 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *gat
 	if r.Body == nil || r.Method == http.MethodGet {
 		return nil, nil
 	}
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && (len(ce) > 1 || !strings.EqualFold(ce[0], "identity")) {
+		// The body is parsed and forwarded as it arrives; a compressed one
+		// would be neither parsed nor decompressed (no bombs), and a
+		// plain one labelled compressed would be read one way here and
+		// another upstream.
+		return nil, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type", "compressed request bodies (Content-Encoding) are not accepted")
+	}
+	tooLarge := refuse(http.StatusRequestEntityTooLarge, "request_too_large", "the request body is larger than the gateway's limit")
+	if r.ContentLength > g.maxBody {
+		return nil, tooLarge // declared: refused before waiting for it
+	}
+	rc := http.NewResponseController(w)
+	deadline := g.bodyTimeout > 0 && rc.SetReadDeadline(time.Now().Add(g.bodyTimeout)) == nil
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.maxBody))
+	if deadline && err == nil {
+		// The deadline is for the body only: the response, a stream
+		// perhaps, is not bounded. Clearing it also clears the server's
+		// background read, which would cancel the request when it
+		// expires. After a failed read it stays, so the server's attempt
+		// to drain the rest of the body cannot block.
+		rc.SetReadDeadline(time.Time{})
+	}
 	var mbe *http.MaxBytesError
+	var ne net.Error
 	switch {
 	case errors.As(err, &mbe):
-		return nil, refuse(http.StatusRequestEntityTooLarge, "request_too_large", "the request body is larger than the gateway's limit")
+		return nil, tooLarge
+	case errors.As(err, &ne) && ne.Timeout():
+		w.Header().Set("Connection", "close")
+		return nil, refuse(http.StatusRequestTimeout, "request_timeout", "the request body did not arrive in time")
 	case err != nil:
 		return nil, refuse(http.StatusBadRequest, "invalid_request", "the request body could not be read")
 	}
 	return b, nil
+}
+
+// overloaded answers a request beyond proxy.max_in_flight. It does no
+// other work, not even an audit event: shedding load must stay cheap, and
+// no key was checked, so there is no decision to record.
+func (g *Gateway) overloaded(w http.ResponseWriter, r *http.Request) {
+	g.metrics.Request("", "", decisionDeny, "overloaded", http.StatusServiceUnavailable)
+	w.Header().Set("Connection", "close")
+	writeError(w, apiFor(r), &gateError{status: http.StatusServiceUnavailable, reason: "overloaded",
+		msg: "the gateway is handling too many requests; try again shortly", retryAfter: time.Second})
 }
 
 // deny records a refusal and answers it.
