@@ -136,12 +136,9 @@ func (b *budgetWatch) wait() {
 // budgetWindowLabel names the UTC day ("2026-11-28") or month ("2026-11")
 // of a budget of kind k at now, and returns when it ends.
 func budgetWindowLabel(k ratelimit.Kind, now time.Time) (string, time.Time) {
-	t := now.UTC()
-	y, m, d := t.Date()
-	if k == ratelimit.TokensPerMonth || k == ratelimit.CostPerMonth {
-		start := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
-		return start.Format("2006-01"), start.AddDate(0, 1, 0)
+	start, end, _ := k.Window(now)
+	if end.Sub(start) > 24*time.Hour {
+		return start.Format("2006-01"), end
 	}
-	start := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	return start.Format("2006-01-02"), start.AddDate(0, 0, 1)
+	return start.Format("2006-01-02"), end
 }

@@ -309,10 +309,8 @@ func (s *storeReservation) OutputCap() int64 {
 // OutputTokens returns the output tokens reserved, or 0 when no limit
 // counts tokens or cost: a stream is only cut to protect such a limit.
 func (s *storeReservation) OutputTokens() int64 {
-	for _, l := range s.limits {
-		if l.Kind != ratelimit.RequestsPerMinute && l.Kind != ratelimit.Concurrent {
-			return s.output
-		}
+	if slices.ContainsFunc(s.limits, countsUsage) {
+		return s.output
 	}
 	return 0
 }

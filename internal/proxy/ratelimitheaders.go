@@ -111,14 +111,10 @@ func appendState(b []byte, name string, remaining int64, reset time.Duration) []
 // current UTC day or month. Concurrency has no window, but the draft
 // requires one; it reports 1.
 func windowSeconds(k ratelimit.Kind, now time.Time) int64 {
-	switch k {
-	case ratelimit.TokensPerDay, ratelimit.CostPerDay:
-		return 86400
-	case ratelimit.TokensPerMonth, ratelimit.CostPerMonth:
-		y, m, _ := now.UTC().Date()
-		start := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
-		return int64(start.AddDate(0, 1, 0).Sub(start) / time.Second)
-	case ratelimit.Concurrent:
+	if start, end, ok := k.Window(now); ok {
+		return int64(end.Sub(start) / time.Second)
+	}
+	if k == ratelimit.Concurrent {
 		return 1
 	}
 	return 60
