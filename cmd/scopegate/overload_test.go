@@ -88,6 +88,16 @@ func TestOverload(t *testing.T) {
 	if n := arrived.Load(); n != max {
 		t.Errorf("the upstream received %d requests, want %d", n, max)
 	}
+	// The leak endpoints, served in front of the gateway, are under the
+	// same cap: a flood of reports cannot pass it.
+	leakResp, err := http.Post("http://"+g.info.DataAddr+"/v1/keys/revoke-leaked", "text/plain", strings.NewReader(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leakResp.Body.Close()
+	if leakResp.StatusCode != http.StatusServiceUnavailable || leakResp.Header.Get("Retry-After") == "" {
+		t.Errorf("revoke-leaked while overloaded = %d (Retry-After %q), want 503 with Retry-After", leakResp.StatusCode, leakResp.Header.Get("Retry-After"))
+	}
 	// The admin listener is not capped.
 	if code, _ := g.do("GET", "http://"+g.info.AdminAddr+"/healthz", "", nil, nil); code != http.StatusOK {
 		t.Errorf("/healthz while overloaded = %d", code)

@@ -170,7 +170,7 @@ features:
     upstream: fake
     endpoints: [chat.completions]
     models: [gpt-4o-mini]
-proxy: {body_timeout: 500ms}
+proxy: {body_timeout: 500ms, response_idle_timeout: 700ms}
 `, peer.URL+"/v1")
 	g := startServeHooks(t, cfg, nil, func(h *testHooks) { h.headerTimeout = 500 * time.Millisecond })
 	h := &hostileGateway{gateway: g, dataKey: createChatKey(g, g.info.AdminKey)}
@@ -209,6 +209,7 @@ func TestSlowAndBrokenPeers(t *testing.T) {
 		}
 	}
 	base := countResources(t)
+	idleTimeouts := &metricCounter{t: t, url: "http://" + p.info.AdminAddr + "/metrics", name: "scopegate_requests_total", label: `reason="idle_timeout"`}
 
 	dial := func(t *testing.T) net.Conn {
 		t.Helper()
@@ -252,9 +253,35 @@ func TestSlowAndBrokenPeers(t *testing.T) {
 		{"ClientNeverReads", "large", func(t *testing.T) {
 			conn := dial(t)
 			io.WriteString(conn, p.request(false))
-			time.Sleep(time.Second) // the buffers fill; nothing is read
-			conn.Close()
+			time.Sleep(300 * time.Millisecond) // the buffers fill; nothing is read
+			conn.Close()                       // and the client goes, before the idle timeout
 			p.peer.waitCancelled(t)
+		}},
+		// A client that stops reading but keeps its connection open: the
+		// buffers fill, the gateway's write blocks, and the response idle
+		// timeout ends the call.
+		{"ClientStopsReading", "large", func(t *testing.T) {
+			conn := dial(t)
+			io.WriteString(conn, p.request(false))
+			p.peer.waitCancelled(t)
+			idleTimeouts.expect(t, 1)
+		}},
+		// An upstream that sends one event and then nothing while the
+		// client waits: the gateway ends the stream after the idle
+		// timeout, having passed on what came.
+		{"UpstreamStallsClientWaits", "stall", func(t *testing.T) {
+			conn := dial(t)
+			start := time.Now()
+			io.WriteString(conn, p.request(true))
+			b := closedWithin(t, conn, 4*time.Second)
+			if !strings.HasPrefix(string(b), "HTTP/1.1 200 ") || !strings.Contains(string(b), "tok ") {
+				t.Errorf("answer = %.300q, want the first event passed on", b)
+			}
+			if d := time.Since(start); d < 600*time.Millisecond {
+				t.Errorf("the stream ended after %s, before the 700ms idle timeout", d)
+			}
+			p.peer.waitCancelled(t)
+			idleTimeouts.expect(t, 1)
 		}},
 		{"ClientAbortsMidStream", "endless", func(t *testing.T) {
 			conn := dial(t)
@@ -335,4 +362,47 @@ func TestSlowAndBrokenPeers(t *testing.T) {
 		})
 	}
 	p.verifyAudit(t)
+}
+
+// metricCounter reads the sum of a counter's series matching a label from
+// /metrics, and checks how much it grew since the last check.
+type metricCounter struct {
+	t           *testing.T
+	url         string
+	name, label string
+	last        float64
+}
+
+func (m *metricCounter) read(t *testing.T) float64 {
+	t.Helper()
+	resp, err := http.Get(m.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, m.name+"{") && strings.Contains(line, m.label) {
+			var v float64
+			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// expect waits up to a few seconds for the counter to have grown by n.
+func (m *metricCounter) expect(t *testing.T, n float64) {
+	t.Helper()
+	var got float64
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got = m.read(t) - m.last; got >= n {
+			break
+		}
+	}
+	if got != n {
+		t.Errorf("%s{%s} grew by %v, want %v", m.name, m.label, got, n)
+	}
+	m.last += got
 }

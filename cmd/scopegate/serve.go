@@ -206,7 +206,7 @@ func serve(ctx context.Context, e *env, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	dataSrv := newServer(dataHandler, logger)
+	dataSrv := newServer(gw.Admit(dataHandler), logger)
 	if e.hooks != nil && e.hooks.headerTimeout > 0 {
 		dataSrv.ReadHeaderTimeout = e.hooks.headerTimeout
 	}

@@ -136,6 +136,13 @@ type Proxy struct {
 	// (default 60s); a body still arriving after it is refused with 408
 	// and the connection closed. Response streams are not bounded by it.
 	BodyTimeout Duration `yaml:"body_timeout"`
+	// ResponseIdleTimeout bounds how long a response may go without a
+	// byte reaching the client once the upstream's headers have come
+	// (default 5m): an upstream that stalls mid-stream, or a client that
+	// stops reading, ends the call instead of holding it until the other
+	// side closes. It is long by default because reasoning models may
+	// think for minutes between two events.
+	ResponseIdleTimeout Duration `yaml:"response_idle_timeout"`
 	// MaxInFlight caps the data-plane requests handled at once (default
 	// 1024; 0 means no cap). A request beyond it is answered 503 with
 	// Retry-After before any other work.
@@ -228,6 +235,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Proxy.BodyTimeout == 0 {
 		c.Proxy.BodyTimeout = Duration(60 * time.Second)
+	}
+	if c.Proxy.ResponseIdleTimeout == 0 {
+		c.Proxy.ResponseIdleTimeout = Duration(5 * time.Minute)
 	}
 	if len(c.Features) == 0 && len(c.Upstreams) == 0 {
 		c.Upstreams, c.Features = Builtin()
@@ -439,6 +449,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Proxy.BodyTimeout < 0 {
 		errs = append(errs, errors.New("proxy.body_timeout: must not be negative"))
+	}
+	if c.Proxy.ResponseIdleTimeout < 0 {
+		errs = append(errs, errors.New("proxy.response_idle_timeout: must not be negative"))
 	}
 	if c.Proxy.MaxInFlight < 0 {
 		errs = append(errs, errors.New("proxy.max_in_flight: must not be negative (0 means no cap)"))

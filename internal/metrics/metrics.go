@@ -68,7 +68,7 @@ func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "scopegate_requests_total",
-		Help: "Data-plane requests answered, by feature, endpoint, decision (allow or deny), reason (the deny reason, or for allowed calls how they ended: ok, upstream_error, timeout, client_abort, stream_cut) and HTTP status.",
+		Help: "Data-plane requests answered, by feature, endpoint, decision (allow or deny), reason (the deny reason, or for allowed calls how they ended: ok, upstream_error, timeout, client_abort, stream_cut, idle_timeout) and HTTP status.",
 	}, []string{"feature", "endpoint", "decision", "reason", "status"})
 	m.added = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "scopegate_added_latency_seconds",

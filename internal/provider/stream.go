@@ -38,6 +38,7 @@ type StreamMeter struct {
 
 	events int
 	deltas int64
+	ended  bool
 	usage  Usage
 	// Anthropic's input is kept in parts, because a message_delta may
 	// update some of them.
@@ -146,6 +147,8 @@ func (m *StreamMeter) dispatch() {
 		}
 	} else if m.broken {
 		m.events++
+	} else if m.hasData && m.api == APIOpenAI && m.endpoint != "responses" {
+		m.ended = true // "[DONE]"
 	}
 	m.data, m.hasData, m.broken = m.data[:0], false, false
 }
@@ -153,6 +156,14 @@ func (m *StreamMeter) dispatch() {
 // Events returns how many data events have passed, "[DONE]" excluded:
 // a measure of how far an aborted stream got.
 func (m *StreamMeter) Events() int { return m.events }
+
+// Ended reports whether the stream's last event has passed: "[DONE]" for
+// OpenAI chat completions and completions, response.completed,
+// response.incomplete or response.failed for the Responses API, and
+// message_stop for Anthropic. A stream that ended so is complete even if
+// the client closed its connection before the upstream's end of body was
+// read: SDKs stop reading at the last event.
+func (m *StreamMeter) Ended() bool { return m.ended }
 
 // Deltas returns how many of the events that have passed carry generated
 // output:
@@ -216,6 +227,7 @@ func (m *StreamMeter) readResponses(data []byte) bool {
 	case `"response.completed"`, `"response.incomplete"`, `"response.failed"`:
 		resp, _ := lookup(data, "response")
 		m.readUsage(resp)
+		m.ended = true
 		return false
 	}
 	if !bytes.HasSuffix(typ, []byte(`.delta"`)) {
@@ -343,6 +355,9 @@ func (m *StreamMeter) readAnthropic(data []byte) bool {
 		v, _ = lookup(msg, "usage")
 	case `"message_delta"`:
 		v, _ = lookup(data, "usage")
+	case `"message_stop"`:
+		m.ended = true
+		return false
 	default:
 		return false
 	}

@@ -374,6 +374,42 @@ func TestStreamMeterDeltas(t *testing.T) {
 	}
 }
 
+// TestStreamMeterEnded checks that a stream counts as ended exactly when
+// its API's last event has passed, whatever pieces it arrives in.
+func TestStreamMeterEnded(t *testing.T) {
+	tests := []struct {
+		name     string
+		api      API
+		endpoint string
+		stream   string
+		want     bool
+	}{
+		{"OpenAIDone", APIOpenAI, "chat.completions", openAIToolCallStream, true},
+		{"OpenAIBeforeDone", APIOpenAI, "chat.completions", openAIToolCallStream[:strings.Index(openAIToolCallStream, "data: [DONE]")], false},
+		// "[DONE]" without its blank line has not been delivered.
+		{"OpenAIDoneUnfinished", APIOpenAI, "chat.completions", "data: [DONE]\n", false},
+		{"OpenAICompletions", APIOpenAI, "completions", openAICompletionsStream, true},
+		{"ResponsesCompleted", APIOpenAI, "responses", openAIResponsesToolStream, true},
+		{"ResponsesDoneIsNotItsEnd", APIOpenAI, "responses", "data: [DONE]\n\n", false},
+		{"AnthropicStop", APIAnthropic, "messages", anthropicToolStream, true},
+		{"AnthropicBeforeStop", APIAnthropic, "messages", anthropicToolStream[:strings.Index(anthropicToolStream, "message_stop")], false},
+		{"AnthropicDoneIsNotItsEnd", APIAnthropic, "messages", "data: [DONE]\n\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := []byte(tt.stream)
+			for k := range len(s) + 1 {
+				m := NewStreamMeter(tt.api, tt.endpoint)
+				m.Write(s[:k])
+				m.Write(s[k:])
+				if got := m.Ended(); got != tt.want {
+					t.Fatalf("split at %d: Ended() = %v, want %v", k, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
 // FuzzStreamMeter checks that for any stream, in every API's shape, the
 // meter never panics, counts no more deltas than events, and reads the
 // same whatever pieces the stream arrives in.

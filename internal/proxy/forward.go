@@ -47,6 +47,9 @@ type call struct {
 	// stripUsage is set when the gateway asked an OpenAI stream for usage
 	// the client did not ask for: the usage chunk is removed on the way.
 	stripUsage bool
+	// idle ends the response if it stops moving
+	// (proxy.response_idle_timeout); nil when that is off.
+	idle *idleWatch
 
 	once sync.Once
 }
@@ -129,6 +132,7 @@ func (g *Gateway) modifyResponse(u *upstream) func(*http.Response) error {
 	return func(resp *http.Response) error {
 		c := callFrom(resp.Request.Context())
 		c.headers = time.Now()
+		c.idle.start()
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			// Redirects are never followed nor passed on: the Location
 			// would name the upstream.
@@ -299,11 +303,17 @@ func (m *meteredBody) Close() error {
 		outcome = "upstream_error"
 	case m.cut:
 		outcome = "stream_cut"
-	case !m.eof:
+	case m.c.idle.expired():
+		outcome = "idle_timeout"
+	case !m.eof && !(m.streamed && m.meter.Ended()):
 		outcome = "client_abort"
 	}
+	if outcome == "idle_timeout" {
+		m.g.logger.Warn("response ended: nothing reached the client within proxy.response_idle_timeout",
+			logRequestID, m.c.requestID, logUpstream, m.c.target.host)
+	}
 	charged := u
-	if m.streamed && (outcome == "client_abort" || outcome == "stream_cut") {
+	if m.streamed && (outcome == "client_abort" || outcome == "stream_cut" || outcome == "idle_timeout") {
 		charged = deliveredUsage(u, m.meter.Deltas(), m.c.inputEstimate)
 	}
 	m.g.settle(m.c, m.status, charged, outcome)
@@ -359,7 +369,7 @@ func (g *Gateway) settle(c *call, status int, u provider.Usage, outcome string) 
 		g.countUsage(c, u)
 		// Tokens of a stream that ended early are the gateway's count of
 		// what it delivered, not the upstream's: recorded as not known.
-		known := u.Known && outcome != "client_abort" && outcome != "stream_cut"
+		known := u.Known && outcome != "client_abort" && outcome != "stream_cut" && outcome != "idle_timeout"
 		e := audit.Usage{RequestID: c.requestID, KeyID: string(c.key.ID), Status: status,
 			InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, UsageKnown: known,
 			Latency: g.now().Sub(c.start), Outcome: outcome}

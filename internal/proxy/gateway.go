@@ -86,6 +86,8 @@ type Gateway struct {
 	limiter     Limiter
 	maxBody     int64
 	bodyTimeout time.Duration
+	// responseIdle is proxy.response_idle_timeout (see idleWatch).
+	responseIdle time.Duration
 	// inFlight holds a token per request being handled; nil for no cap.
 	inFlight     chan struct{}
 	privacy      audit.Privacy
@@ -121,6 +123,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.auditTimeout = 5 * time.Second
 	}
 	g.bodyTimeout = time.Duration(cfg.Config.Proxy.BodyTimeout)
+	g.responseIdle = time.Duration(cfg.Config.Proxy.ResponseIdleTimeout)
 	if n := cfg.Config.Proxy.MaxInFlight; n > 0 {
 		g.inFlight = make(chan struct{}, n)
 	}
@@ -134,6 +137,26 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.mux = g.table.mux()
 	return g, nil
+}
+
+// Admit wraps next, the data plane's outermost handler, in the cap on
+// requests handled at once (proxy.max_in_flight): a request beyond it is
+// answered 503 overloaded with Retry-After before any other work. The
+// cap sits outside the leak endpoints too, which are served in front of
+// the Gateway, so a flood of reports cannot pass it.
+func (g *Gateway) Admit(next http.Handler) http.Handler {
+	if g.inFlight == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case g.inFlight <- struct{}{}:
+			defer func() { <-g.inFlight }()
+			next.ServeHTTP(w, r)
+		default:
+			g.overloaded(w, r)
+		}
+	})
 }
 
 // CloseIdleConnections closes the idle connections of every upstream's
@@ -179,15 +202,6 @@ type request struct {
 // limit, audit, forward. Every refusal is recorded as a deny event before
 // it is answered.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if g.inFlight != nil {
-		select {
-		case g.inFlight <- struct{}{}:
-			defer func() { <-g.inFlight }()
-		default:
-			g.overloaded(w, r)
-			return
-		}
-	}
 	req := &request{id: newRequestID(), start: g.now(), began: time.Now(), api: apiFor(r), client: clientAddr(r), path: r.URL.Path}
 	w.Header().Set("X-Request-Id", req.id)
 	if err := g.serve(w, r, req); err != nil {

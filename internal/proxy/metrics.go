@@ -22,7 +22,7 @@ type Metrics interface {
 	// Request counts one answered request. For a denial, reason is the
 	// deny reason and status the refusal's; for an allowed call, reason is
 	// how the call ended ("ok", "upstream_error", "timeout",
-	// "client_abort", "stream_cut") and status the one the client got.
+	// "client_abort", "stream_cut", "idle_timeout") and status the one the client got.
 	Request(feature, endpoint, decision, reason string, status int)
 	// Latency observes one request's times: added, the gateway's own
 	// (until the call was handed to the upstream, or for a denial until

@@ -61,7 +61,16 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, 
 	if p.req != nil {
 		c.inputEstimate, c.stripUsage = p.req.InputTokens, p.req.InjectsStreamUsage()
 	}
-	up.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+	ctx, fw := context.WithValue(r.Context(), callKey{}, c), w
+	if g.responseIdle > 0 {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		c.idle = &idleWatch{d: g.responseIdle, cancel: cancel, rc: http.NewResponseController(w)}
+		defer c.idle.stop()
+		fw = &idleWriter{ResponseWriter: w, watch: c.idle}
+	}
+	up.proxy.ServeHTTP(fw, r.WithContext(ctx))
 	return nil
 }
 
