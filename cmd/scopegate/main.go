@@ -77,6 +77,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newAuditCmd(e),
 		newUsageCmd(e),
 		newAlertsCmd(e),
+		newBenchCmd(e),
 	)
 	return root
 }
