@@ -88,7 +88,7 @@ die() {
 }
 
 # ---------------------------------------------------------------- checks
-for tool in go curl taskset; do
+for tool in go curl taskset jq; do
 	command -v "$tool" >/dev/null || die "$tool is needed"
 done
 [ "$(nproc --all)" -ge 2 ] || die "needs at least 2 cores (servers on core $SERVER_CPU, client on core $CLIENT_CPU)"
@@ -450,6 +450,7 @@ listen_drops() {
 drops_before=$(listen_drops)
 
 failed=0
+clk_tck=$(getconf CLK_TCK)
 for run in $(seq "$RUNS"); do
 	for t in "${targets[@]}"; do
 		for spec in ${plan[$t]}; do
@@ -469,7 +470,16 @@ for run in $(seq "$RUNS"); do
 			sleep "$SETTLE"
 			quiesce
 			printf 'run %d/%d  %-24s %-7s %-6s ' "$run" "$RUNS" "$t" "$scenario" "$m" >&2
-			if GOMAXPROCS=$CLIENT_GOMAXPROCS taskset -c "$CLIENT_CPU" "$sg" bench "${args[@]}" >"$work/bench.out" 2>&1; then
+			# The servers' CPU time is read at the end of the warmup and at
+			# the end of the run: CPU per request at saturation.
+			GOMAXPROCS=$CLIENT_GOMAXPROCS taskset -c "$CLIENT_CPU" "$sg" bench "${args[@]}" >"$work/bench.out" 2>&1 &
+			bench_pid=$!
+			sleep "$(secs "$WARMUP")"
+			cpu0=$(cpu_ticks)
+			if wait "$bench_pid"; then
+				cpu1=$(cpu_ticks)
+				f="$raw/$t-$scenario-$m-$run.json"
+				jq -c --argjson us "$(((cpu1 - cpu0) * 1000000 / clk_tck))" '. + {server_cpu_us: $us}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
 				grep -m1 '^requests' "$work/bench.out" >&2 || say ""
 			else
 				failed=$((failed + 1))

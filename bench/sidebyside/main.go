@@ -73,6 +73,19 @@ type summary struct {
 	Latency      latency          `json:"latency_us"`
 	TTFB         *latency         `json:"ttfb_us"`
 	CPUs         string           `json:"cpus_allowed"`
+	// ServerCPUus is added by bench/side-by-side.sh: the CPU time, in
+	// microseconds, that the servers it started (the target and the mock
+	// upstream) used during the measured phase; 0 when not measured.
+	ServerCPUus float64 `json:"server_cpu_us"`
+}
+
+// cpuPerRequest is the servers' CPU per answered request, in
+// microseconds, or 0 when unknown.
+func (s summary) cpuPerRequest() float64 {
+	if s.ServerCPUus <= 0 || s.Requests == 0 {
+		return 0
+	}
+	return s.ServerCPUus / float64(s.Requests)
 }
 
 // key names one measurement: a target, a scenario and a mode.
@@ -116,6 +129,8 @@ type PerRun struct {
 	TTFBP99 []float64 `json:"ttfb_p99_us,omitempty"`
 	Rate    []float64 `json:"rate"`
 	Errors  []int64   `json:"errors"`
+	// CPU is the servers' CPU per request, in µs (see Result.CPUPerRequest).
+	CPU []float64 `json:"cpu_us_per_request,omitempty"`
 }
 
 // Result is one target, scenario and mode in the combined JSON. Latencies
@@ -143,7 +158,13 @@ type Result struct {
 	AchievedRate float64  `json:"achieved_rate"`
 	// RateVsReference is the achieved rate over the reference target's in
 	// the same scenario and mode, for throughput modes only.
-	RateVsReference *float64         `json:"rate_vs_reference,omitempty"`
+	RateVsReference *float64 `json:"rate_vs_reference,omitempty"`
+	// CPUPerRequest is the median CPU per request, in µs, of the target
+	// and the mock upstream together (they share a core); AddedCPU is
+	// that over the baseline's in the same scenario and mode, run by
+	// run: the target's own CPU per request. Given for throughput modes.
+	CPUPerRequest   *float64         `json:"cpu_us_per_request,omitempty"`
+	AddedCPU        *float64         `json:"added_cpu_us_per_request,omitempty"`
 	Requests        int64            `json:"requests"`
 	Errors          int64            `json:"errors"`
 	Dropped         int64            `json:"dropped"`
@@ -361,6 +382,9 @@ func result(k key, runs map[key][]summary, baseline, reference string) Result {
 		r.PerRun.P99 = append(r.PerRun.P99, s.Latency.P99)
 		r.PerRun.Rate = append(r.PerRun.Rate, round1(s.AchievedRate))
 		r.PerRun.Errors = append(r.PerRun.Errors, s.Errors)
+		if c := s.cpuPerRequest(); c > 0 {
+			r.PerRun.CPU = append(r.PerRun.CPU, round1(c))
+		}
 		if s.TTFB != nil {
 			stream = true
 			r.PerRun.TTFBP50 = append(r.PerRun.TTFBP50, s.TTFB.P50)
@@ -388,6 +412,20 @@ func result(k key, runs map[key][]summary, baseline, reference string) Result {
 		if stream {
 			r.AddedTTFBP50 = addedMedian(ss, base, func(s summary) *latency { return s.TTFB }, func(l *latency) float64 { return l.P50 })
 			r.AddedTTFBP99 = addedMedian(ss, base, func(s summary) *latency { return s.TTFB }, func(l *latency) float64 { return l.P99 })
+		}
+	}
+	if m.throughput() && len(r.PerRun.CPU) == len(ss) && len(ss) > 0 {
+		r.CPUPerRequest = new(round1(median(r.PerRun.CPU)))
+		if base, ok := runs[key{baseline, k.scenario, k.mode}]; ok && k.target != baseline {
+			var d []float64
+			for i := range min(len(ss), len(base)) {
+				if a, b := ss[i].cpuPerRequest(), base[i].cpuPerRequest(); a > 0 && b > 0 {
+					d = append(d, a-b)
+				}
+			}
+			if len(d) > 0 {
+				r.AddedCPU = new(round1(median(d)))
+			}
 		}
 	}
 	if ref, ok := runs[key{reference, k.scenario, k.mode}]; ok && m.throughput() {
@@ -462,10 +500,14 @@ func writeTables(w io.Writer, c Combined) error {
 	}
 	if len(top) > 0 {
 		b.WriteString("\nMaximum throughput, allowed chat completions:\n\n")
-		b.WriteString("| target | req/s | × " + c.Reference + " | p50 | p99 | errors |\n")
-		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		b.WriteString("| target | req/s | × " + c.Reference + " | p50 | p99 | errors | server CPU/req | added CPU/req |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, r := range top {
-			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s |\n", r.Target, r.AchievedRate, ratio(r.RateVsReference), us(r.P50), us(r.P99), errs(r))
+			cpu := "—"
+			if r.CPUPerRequest != nil {
+				cpu = us(*r.CPUPerRequest)
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", r.Target, r.AchievedRate, ratio(r.RateVsReference), us(r.P50), us(r.P99), errs(r), cpu, signed(r.AddedCPU))
 		}
 	}
 	if len(c.Skipped) > 0 {

@@ -10,10 +10,13 @@ import (
 )
 
 // writeRun writes one bench summary as bench/side-by-side.sh names it.
-func writeRun(t *testing.T, dir, target, scenario, mode string, run int, p50, p99, rate float64, ttfb *latency) {
+func writeRun(t *testing.T, dir, target, scenario, mode string, run int, p50, p99, rate float64, ttfb *latency, cpu ...float64) {
 	t.Helper()
 	s := summary{Scenario: scenario, Requests: 100, OK: 100, AchievedRate: rate,
 		Latency: latency{Count: 100, P50: p50, P99: p99}, TTFB: ttfb}
+	if len(cpu) > 0 {
+		s.ServerCPUus = cpu[0] * float64(s.Requests)
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)
@@ -31,8 +34,9 @@ func TestCombine(t *testing.T) {
 		run := i + 1
 		writeRun(t, dir, "direct", "chat", "c1", run, d, 2*d, 1000, nil)
 		writeRun(t, dir, "scopegate-shm", "chat", "c1", run, d+40+float64(i), 2*d+100, 900, nil)
-		writeRun(t, dir, "nginx", "chat", "c64", run, 1, 2, 10000+float64(run), nil)
-		writeRun(t, dir, "scopegate-shm", "chat", "c64", run, 1, 2, 5000+float64(run), nil)
+		writeRun(t, dir, "direct", "chat", "c64", run, 1, 2, 20000, nil, 30+float64(i))
+		writeRun(t, dir, "nginx", "chat", "c64", run, 1, 2, 10000+float64(run), nil, 50+float64(i))
+		writeRun(t, dir, "scopegate-shm", "chat", "c64", run, 1, 2, 5000+float64(run), nil, 70+2*float64(i))
 		writeRun(t, dir, "direct", "stream", "c1", run, 300, 400, 10, &latency{Count: 10, P50: 50, P99: 60})
 		writeRun(t, dir, "scopegate-shm", "stream", "c1", run, 500, 600, 10, &latency{Count: 10, P50: 80 + float64(i), P99: 90})
 	}
@@ -61,6 +65,13 @@ func TestCombine(t *testing.T) {
 	top := got["scopegate-shm chat c64"]
 	if top.RateVsReference == nil || *top.RateVsReference != 0.5 {
 		t.Errorf("throughput ratio = %v, want 0.5", top.RateVsReference)
+	}
+	// CPU per request: 70, 72, 74 against direct's 30, 31, 32.
+	if top.CPUPerRequest == nil || *top.CPUPerRequest != 72 || top.AddedCPU == nil || *top.AddedCPU != 41 {
+		t.Errorf("cpu per request = %v, added %v; want 72 and 41", top.CPUPerRequest, top.AddedCPU)
+	}
+	if gw.CPUPerRequest != nil {
+		t.Error("one request at a time has no CPU per request")
 	}
 	st := got["scopegate-shm stream c1"]
 	if st.TTFBP50 == nil || *st.TTFBP50 != 81 || st.AddedTTFBP50 == nil || *st.AddedTTFBP50 != 31 {
