@@ -163,14 +163,14 @@ type Result struct {
 	// and the mock upstream together (they share a core); AddedCPU is
 	// that over the baseline's in the same scenario and mode, run by
 	// run: the target's own CPU per request. Given for throughput modes.
-	CPUPerRequest   *float64         `json:"cpu_us_per_request,omitempty"`
-	AddedCPU        *float64         `json:"added_cpu_us_per_request,omitempty"`
-	Requests        int64            `json:"requests"`
-	Errors          int64            `json:"errors"`
-	Dropped         int64            `json:"dropped"`
-	ErrorsByKind    map[string]int64 `json:"errors_by_kind,omitempty"`
-	ClientCPUs      string           `json:"client_cpus,omitempty"`
-	PerRun          PerRun           `json:"per_run"`
+	CPUPerRequest *float64         `json:"cpu_us_per_request,omitempty"`
+	AddedCPU      *float64         `json:"added_cpu_us_per_request,omitempty"`
+	Requests      int64            `json:"requests"`
+	Errors        int64            `json:"errors"`
+	Dropped       int64            `json:"dropped"`
+	ErrorsByKind  map[string]int64 `json:"errors_by_kind,omitempty"`
+	ClientCPUs    string           `json:"client_cpus,omitempty"`
+	PerRun        PerRun           `json:"per_run"`
 }
 
 // Combined is the file written to -out.
