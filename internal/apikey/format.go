@@ -127,29 +127,40 @@ type Credential struct {
 // *FormatError values; when the id could be read it is in the error, so a
 // denial can be recorded against it.
 func Parse(s string) (Credential, error) {
+	class, env, id, err := parse(s)
+	if err != nil {
+		return Credential{}, err
+	}
+	return Credential{Class: class, Env: env, ID: id, Secret: newSecret(s)}, nil
+}
+
+// parse is Parse without wrapping s in a Secret, which costs an
+// allocation (see Secret): Verifier.Verify, which only hashes s, checks
+// every request's key with it.
+func parse(s string) (Class, Env, ID, error) {
 	if len(s) != KeyLen {
-		return Credential{}, formatError(ErrBadLength, "", fmt.Sprintf("key is %d characters, want %d", len(s), KeyLen))
+		return "", "", "", formatError(ErrBadLength, "", fmt.Sprintf("key is %d characters, want %d", len(s), KeyLen))
 	}
 	class := Class(s[:3])
 	if (class != ClassData && class != ClassAdmin) || s[3] != '_' {
-		return Credential{}, formatError(ErrBadPrefix, "", `key does not start with "sgk_" or "sga_"`)
+		return "", "", "", formatError(ErrBadPrefix, "", `key does not start with "sgk_" or "sga_"`)
 	}
 	env := Env(s[4:8])
 	if !env.Valid() || s[8] != '_' {
-		return Credential{}, formatError(ErrBadEnv, "", `key environment is not "live" or "test"`)
+		return "", "", "", formatError(ErrBadEnv, "", `key environment is not "live" or "test"`)
 	}
 	id := s[9 : 9+IDLen]
 	if s[9+IDLen] != '_' {
-		return Credential{}, formatError(ErrBadLength, "", "key id is not 16 characters")
+		return "", "", "", formatError(ErrBadLength, "", "key id is not 16 characters")
 	}
 	body := s[9+IDLen+1:]
 	if !isBase62(id) || !isBase62(body) {
-		return Credential{}, formatError(ErrBadChars, "", "key has characters outside [0-9A-Za-z]")
+		return "", "", "", formatError(ErrBadChars, "", "key has characters outside [0-9A-Za-z]")
 	}
 	if sum := checksum(stringBytes(s[:len(s)-CRCLen])); s[len(s)-CRCLen:] != string(sum[:]) {
-		return Credential{}, formatError(ErrBadChecksum, ID(id), "key checksum does not match")
+		return "", "", "", formatError(ErrBadChecksum, ID(id), "key checksum does not match")
 	}
-	return Credential{Class: class, Env: env, ID: ID(id), Secret: newSecret(s)}, nil
+	return class, env, ID(id), nil
 }
 
 // Generate returns a new key of the given class and environment, with its

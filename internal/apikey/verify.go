@@ -51,7 +51,10 @@ type Verified struct {
 // suspended, revoked, expired or not yet valid, because the state is checked
 // after the hash. A store failure is returned as is: callers fail closed.
 func (v *Verifier) Verify(ctx context.Context, presented string, class Class, addr netip.Addr) (Verified, error) {
-	cred, err := Parse(presented)
+	// The presented text is hashed as it is, never wrapped in a Secret:
+	// that would allocate on every request, and the text is already the
+	// caller's plain string.
+	cls, _, id, err := parse(presented)
 	if err != nil {
 		var fe *FormatError
 		if errors.As(err, &fe) {
@@ -59,19 +62,19 @@ func (v *Verifier) Verify(ctx context.Context, presented string, class Class, ad
 		}
 		return Verified{}, &VerifyError{Err: err}
 	}
-	fail := func(err error) (Verified, error) { return Verified{}, &VerifyError{ID: cred.ID, Err: err} }
-	k, err := v.lookup.Key(ctx, cred.ID)
+	fail := func(err error) (Verified, error) { return Verified{}, &VerifyError{ID: id, Err: err} }
+	k, err := v.lookup.Key(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		v.hasher.Verify(cred.Secret, v.decoy)
+		v.hasher.verifyString(presented, v.decoy)
 		return fail(ErrInvalidKey)
 	case err != nil:
 		return fail(err)
 	}
-	if !v.hasher.Verify(cred.Secret, k.Hash) {
+	if !v.hasher.verifyString(presented, k.Hash) {
 		return fail(ErrInvalidKey)
 	}
-	if cred.Class != class || k.Class != class {
+	if cls != class || k.Class != class {
 		return fail(ErrWrongClass)
 	}
 	if err := k.Usable(v.now()); err != nil {

@@ -168,12 +168,8 @@ func Canonical(f *Feature, name string) string {
 }
 
 func grantingScope(effective scope.Set, feature, resource string) scope.Scope {
-	for _, s := range effective.Scopes() {
-		if s.Allows(feature, resource) {
-			return s
-		}
-	}
-	return scope.Scope{}
+	s, _ := effective.Granting(feature, resource)
+	return s
 }
 
 func firstRefusedTool(f *Feature, tools []string) (string, bool) {

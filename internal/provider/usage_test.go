@@ -79,3 +79,74 @@ func FuzzResponseUsage(f *testing.F) {
 		}
 	})
 }
+
+// usageBySlowPath is what ResponseUsage's fast decoding must agree with:
+// json.Unmarshal into usageFields.
+func usageBySlowPath(api API, endpoint string, v []byte) Usage {
+	var f usageFields
+	if !f.decode(v) {
+		return Usage{}
+	}
+	return f.usage(api, endpoint)
+}
+
+// usageObjects are usage members the fast decoding must read as
+// json.Unmarshal does, or leave to it.
+var usageObjects = []string{
+	`{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29}`,
+	`{"prompt_tokens":19,"completion_tokens":10,"prompt_tokens_details":{"cached_tokens":0,"x":[1,{"a":null}]}}`,
+	`{"input_tokens":13,"output_tokens":5,"cache_creation_input_tokens":2,"cache_read_input_tokens":3}`,
+	`{"prompt_tokens":null,"completion_tokens":1,"input_tokens":2,"output_tokens":3}`,
+	`{"prompt_tokens":1,"prompt_tokens":null,"input_tokens":2,"output_tokens":3}`,
+	`{"prompt_tokens":null,"prompt_tokens":4,"completion_tokens":5}`,
+	`{"prompt_tokens":-1,"completion_tokens":1}`,
+	`{"prompt_tokens":-0,"completion_tokens":0}`,
+	`{"prompt_tokens":1.0,"completion_tokens":1}`,
+	`{"prompt_tokens":1e2,"completion_tokens":1}`,
+	`{"prompt_tokens":"1","completion_tokens":1}`,
+	`{"prompt_tokens":true,"completion_tokens":1}`,
+	`{"prompt_tokens":{},"completion_tokens":1}`,
+	`{"prompt_tokens":9223372036854775807,"completion_tokens":1}`,
+	`{"prompt_tokens":9223372036854775808,"completion_tokens":1}`,
+	`{"prompt_tokens":-9223372036854775808,"completion_tokens":1}`,
+	`{"prompt_tokens":99999999999999999999999,"completion_tokens":1}`,
+	`{"Prompt_Tokens":7,"completion_tokens":1}`,
+	`{"prompt_tokens":7,"PROMPT_TOKENS":8,"completion_tokens":1}`,
+	`{"prompt_\u0074okens":7,"completion_tokens":1}`,
+	`{"ſrompt_tokens":7,"completion_tokens":1}`,
+	`{"input_tokenſ":7,"output_tokens":1}`,
+	`{"prompt_tokens":1,"completion_tokens":1,}`,
+	`{"prompt_tokens":1 "completion_tokens":1}`,
+	`{ "prompt_tokens" : 1 , "completion_tokens" : 2 }`,
+	`{}`, `[]`, `null`, `1`, `"usage"`, ``,
+}
+
+func TestUsageFastMatchesUnmarshal(t *testing.T) {
+	for _, v := range usageObjects {
+		checkUsageFast(t, []byte(v))
+	}
+}
+
+func FuzzUsageFastMatchesUnmarshal(f *testing.F) {
+	for _, v := range usageObjects {
+		f.Add([]byte(v))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) { checkUsageFast(t, v) })
+}
+
+func checkUsageFast(t *testing.T, v []byte) {
+	t.Helper()
+	body := append(append([]byte(`{"usage":`), v...), '}')
+	for _, c := range []struct {
+		api      API
+		endpoint string
+	}{{APIOpenAI, "chat.completions"}, {APIOpenAI, "responses"}, {APIOpenAI, "embeddings"}, {APIAnthropic, "messages"}} {
+		want := Usage{}
+		if uv, ok := lookup(body, "usage"); ok {
+			want = usageBySlowPath(c.api, c.endpoint, uv)
+		}
+		if got := ResponseUsage(c.api, c.endpoint, body); got != want {
+			t.Errorf("ResponseUsage(%s, %s, usage %s) = %+v, want %+v as json.Unmarshal reads it", c.api, c.endpoint, v, got, want)
+		}
+	}
+}

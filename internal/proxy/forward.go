@@ -47,9 +47,16 @@ type call struct {
 	// stripUsage is set when the gateway asked an OpenAI stream for usage
 	// the client did not ask for: the usage chunk is removed on the way.
 	stripUsage bool
+	// bodyReader reads body to the upstream.
+	bodyReader bodyReader
+	// out is where the response goes, flushed before the call is
+	// settled.
+	out http.ResponseWriter
 	// idle ends the response if it stops moving
 	// (proxy.response_idle_timeout); nil when that is off.
-	idle *idleWatch
+	idle       *idleWatch
+	idleWatch  idleWatch
+	idleWriter idleWriter
 
 	once sync.Once
 }
@@ -57,6 +64,16 @@ type call struct {
 type urlTarget struct {
 	scheme, host, path string
 }
+
+// bodyReader is the outbound request's body: the canonical body, read
+// from memory. It is part of the call, so that forwarding allocates no
+// reader.
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
+
+// jsonContentType is the Content-Type of every forwarded body.
+var jsonContentType = []string{"application/json"}
 
 type callKey struct{}
 
@@ -68,7 +85,8 @@ func callFrom(ctx context.Context) *call {
 // Headers a client may send that never reach an upstream: credentials (the
 // upstream's own is injected), cookies, and forwarding headers the client
 // could forge. Hop-by-hop headers, and those named in Connection, are
-// removed by ReverseProxy itself.
+// removed by ReverseProxy itself. The names are in canonical form
+// (TestStrippedHeadersCanonical).
 var strippedRequestHeaders = []string{
 	"Authorization", "X-Api-Key", "Api-Key", "Proxy-Authorization", "Cookie",
 	"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
@@ -88,7 +106,7 @@ func (g *Gateway) rewrite(u *upstream) func(*httputil.ProxyRequest) {
 		out.URL.RawQuery = u.query
 		out.Host = ""
 		for _, h := range strippedRequestHeaders {
-			out.Header.Del(h)
+			delete(out.Header, h) // the names are canonical: Del would canonicalize them again
 		}
 		if u.kind != config.KindMock {
 			for h := range out.Header {
@@ -101,23 +119,19 @@ func (g *Gateway) rewrite(u *upstream) func(*httputil.ProxyRequest) {
 		// The upstream learns the gateway's request id, so its logs and the
 		// audit log can be joined.
 		out.Header.Set("X-Scopegate-Request-Id", c.requestID)
-		out.Body = io.NopCloser(bytes.NewReader(c.body))
+		c.bodyReader.Reset(c.body)
+		out.Body = &c.bodyReader
 		out.ContentLength = int64(len(c.body))
 		out.TransferEncoding = nil
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c.body)), nil }
 		if len(c.body) > 0 {
-			out.Header.Set("Content-Type", "application/json")
+			// Header values the gateway always sends are made once and
+			// shared: nothing writes into a request's header values.
+			out.Header["Content-Type"] = jsonContentType
 			out.Header.Set("Content-Length", strconv.Itoa(len(c.body)))
 		}
-		if key := u.apiKey.Reveal(); key != "" {
-			switch u.authHeader {
-			case "x-api-key":
-				out.Header.Set("X-Api-Key", key)
-			case "api-key":
-				out.Header.Set("Api-Key", key)
-			default:
-				out.Header.Set("Authorization", "Bearer "+key)
-			}
+		if u.auth != nil {
+			out.Header[u.auth.name] = u.auth.value
 		}
 		if u.kind == config.KindAnthropic && out.Header.Get("Anthropic-Version") == "" {
 			out.Header.Set("Anthropic-Version", "2023-06-01")
@@ -155,7 +169,10 @@ func (g *Gateway) modifyResponse(u *upstream) func(*http.Response) error {
 		setLimitHeaders(resp.Header, c.rt.api, c.res.Quotas(), g.now())
 		streamed := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 		m := &meteredBody{ReadCloser: resp.Body, g: g, c: c, status: resp.StatusCode,
-			streamed: streamed, meter: provider.NewStreamMeter(c.rt.api, c.rt.endpoint)}
+			streamed: streamed}
+		if streamed {
+			m.meter = provider.NewStreamMeter(c.rt.api, c.rt.endpoint)
+		}
 		if streamed && g.cutStreams {
 			m.cutAfter = c.res.OutputTokens()
 		}
@@ -200,8 +217,8 @@ type meteredBody struct {
 	c        *call
 	status   int
 	streamed bool
-	meter    *provider.StreamMeter
-	buf      bytes.Buffer // a whole non-streamed body, capped
+	meter    *provider.StreamMeter // of a stream; nil otherwise
+	buf      *bytes.Buffer         // a whole non-streamed body, capped; from meterBuffers
 	eof      bool
 	// cutAfter, when positive, is the output (in content events) past
 	// which the stream is cut (limits.cut_streams).
@@ -235,14 +252,50 @@ func (m *meteredBody) Read(p []byte) (int, error) {
 			}
 		case m.streamed:
 			m.meter.Write(p[:n])
-		case m.buf.Len() < maxMetered:
-			m.buf.Write(p[:n])
+		default:
+			m.keep(p[:n])
 		}
 	}
 	if err == io.EOF {
 		m.eof = true
 	}
 	return n, err
+}
+
+// meterBuffers holds the buffers non-streamed bodies are kept in until
+// their usage is read.
+var meterBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledMeterBuffer is the largest buffer put back in meterBuffers;
+// larger ones (embeddings) are left to the collector.
+const maxPooledMeterBuffer = 64 << 10
+
+// keep adds b to the body kept to read its usage, up to maxMetered.
+func (m *meteredBody) keep(b []byte) {
+	if m.buf == nil {
+		m.buf = meterBuffers.Get().(*bytes.Buffer)
+		m.buf.Reset()
+	}
+	if m.buf.Len() < maxMetered {
+		m.buf.Write(b)
+	}
+}
+
+// kept returns the body kept so far.
+func (m *meteredBody) kept() []byte {
+	if m.buf == nil {
+		return nil
+	}
+	return m.buf.Bytes()
+}
+
+// releaseBuf gives the kept body's buffer back once its usage is read.
+func (m *meteredBody) releaseBuf() {
+	if m.buf != nil && m.buf.Cap() <= maxPooledMeterBuffer {
+		m.buf.Reset()
+		meterBuffers.Put(m.buf)
+	}
+	m.buf = nil
 }
 
 // meterUntilCut meters b one event at a time and, at the first event whose
@@ -295,8 +348,9 @@ func (m *meteredBody) Close() error {
 	if m.streamed {
 		u = m.meter.Usage()
 	} else if m.eof {
-		u = provider.ResponseUsage(m.c.rt.api, m.c.rt.endpoint, m.buf.Bytes())
+		u = provider.ResponseUsage(m.c.rt.api, m.c.rt.endpoint, m.kept())
 	}
+	m.releaseBuf()
 	outcome := "ok"
 	switch {
 	case m.status >= 400:
@@ -316,8 +370,21 @@ func (m *meteredBody) Close() error {
 	if m.streamed && (outcome == "client_abort" || outcome == "stream_cut" || outcome == "idle_timeout") {
 		charged = deliveredUsage(u, m.meter.Deltas(), m.c.inputEstimate)
 	}
+	// The answer reaches the client before the usage event is written.
+	m.c.flushOut()
 	m.g.settle(m.c, m.status, charged, outcome)
 	return err
+}
+
+// flushOut sends what the client's writer holds.
+func (c *call) flushOut() {
+	if f, ok := c.out.(http.Flusher); ok {
+		f.Flush()
+		return
+	}
+	if c.out != nil {
+		http.NewResponseController(c.out).Flush()
+	}
 }
 
 // deliveredUsage is what a stream that ended early is charged: its input

@@ -100,6 +100,8 @@ type Gateway struct {
 	table        *table
 	mux          *http.ServeMux
 	upstreams    map[string]*upstream
+	// copyBuffers are the reverse proxies' response copy buffers.
+	copyBuffers *copyBuffers
 }
 
 // New builds the Gateway: its route table, policy features and upstreams.
@@ -127,6 +129,7 @@ func New(cfg Config) (*Gateway, error) {
 	if n := cfg.Config.Proxy.MaxInFlight; n > 0 {
 		g.inFlight = make(chan struct{}, n)
 	}
+	g.copyBuffers = &copyBuffers{}
 	ups, err := buildUpstreams(cfg.Config, cfg.MockURL, cfg.Transport, g)
 	if err != nil {
 		return nil, err
@@ -257,15 +260,18 @@ func (g *Gateway) match(r *http.Request) (*route, *gateError) {
 	// ServeMux matches and sets r's path values; the hit records which
 	// route matched. Unclean paths were refused before, so ServeMux has no
 	// reason to redirect.
-	var hit routeHit
-	g.mux.ServeHTTP(&hit, r)
+	hit := routeHits.Get().(*routeHit)
+	*hit = routeHit{}
+	g.mux.ServeHTTP(hit, r)
+	found, rt, allow := hit.found, hit.rt, hit.allow
+	routeHits.Put(hit)
 	switch {
-	case !hit.found:
+	case !found:
 		return nil, refuse(http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
-	case hit.rt == nil:
-		return nil, methodNotAllowed(r, hit.allow)
+	case rt == nil:
+		return nil, methodNotAllowed(r, allow)
 	}
-	return hit.rt, nil
+	return rt, nil
 }
 
 func methodNotAllowed(r *http.Request, allow string) *gateError {
@@ -306,26 +312,24 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *gat
 		// another upstream.
 		return nil, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type", "compressed request bodies (Content-Encoding) are not accepted")
 	}
-	tooLarge := refuse(http.StatusRequestEntityTooLarge, "request_too_large", "the request body is larger than the gateway's limit")
 	if r.ContentLength > g.maxBody {
-		return nil, tooLarge // declared: refused before waiting for it
+		return nil, errTooLarge() // declared: refused before waiting for it
 	}
-	rc := http.NewResponseController(w)
-	deadline := g.bodyTimeout > 0 && rc.SetReadDeadline(time.Now().Add(g.bodyTimeout)) == nil
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.maxBody))
+	deadline := g.bodyTimeout > 0 && setReadDeadline(w, time.Now().Add(g.bodyTimeout)) == nil
+	b, err := readAll(http.MaxBytesReader(w, r.Body, g.maxBody), r.ContentLength)
 	if deadline && err == nil {
 		// The deadline is for the body only: the response, a stream
 		// perhaps, is not bounded. Clearing it also clears the server's
 		// background read, which would cancel the request when it
 		// expires. After a failed read it stays, so the server's attempt
 		// to drain the rest of the body cannot block.
-		rc.SetReadDeadline(time.Time{})
+		setReadDeadline(w, time.Time{})
 	}
 	var mbe *http.MaxBytesError
 	var ne net.Error
 	switch {
 	case errors.As(err, &mbe):
-		return nil, tooLarge
+		return nil, errTooLarge()
 	case errors.As(err, &ne) && ne.Timeout():
 		w.Header().Set("Connection", "close")
 		return nil, refuse(http.StatusRequestTimeout, "request_timeout", "the request body did not arrive in time")
@@ -333,6 +337,49 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *gat
 		return nil, refuse(http.StatusBadRequest, "invalid_request", "the request body could not be read")
 	}
 	return b, nil
+}
+
+func errTooLarge() *gateError {
+	return refuse(http.StatusRequestEntityTooLarge, "request_too_large", "the request body is larger than the gateway's limit")
+}
+
+// setReadDeadline sets the read deadline of w's connection. It calls the
+// server's writer directly when it can: http.NewResponseController
+// allocates, and this runs twice a request.
+func setReadDeadline(w http.ResponseWriter, t time.Time) error {
+	if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
+		return d.SetReadDeadline(t)
+	}
+	return http.NewResponseController(w).SetReadDeadline(t)
+}
+
+// maxBodyHint caps the buffer readAll makes before the body arrives: a
+// client declaring a large Content-Length gets no large buffer until it
+// sends the bytes.
+const maxBodyHint = 64 << 10
+
+// readAll is io.ReadAll with its first buffer sized for a declared body
+// of n bytes (n < 0: not declared), so that a body up to maxBodyHint is
+// read into one allocation of the right size rather than grown.
+func readAll(r io.Reader, n int64) ([]byte, error) {
+	size := 512
+	if n >= 0 {
+		size = int(min(n, maxBodyHint)) + 1 // +1: room for the read that finds EOF
+	}
+	b := make([]byte, 0, size)
+	for {
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow as append does
+		}
+	}
 }
 
 // overloaded answers a request beyond proxy.max_in_flight. It does no

@@ -24,7 +24,7 @@ var errResponseIdle = errors.New("no byte reached the client within proxy.respon
 type idleWatch struct {
 	d      time.Duration
 	cancel context.CancelCauseFunc
-	rc     *http.ResponseController
+	w      http.ResponseWriter // the client's, for its write deadline
 
 	mu    sync.Mutex
 	timer *time.Timer
@@ -72,16 +72,18 @@ func (iw *idleWatch) stop() {
 }
 
 func (iw *idleWatch) expire() {
+	// The lock is held throughout: once stop has returned, the response
+	// has ended and its connection may carry the next request, whose
+	// writes a deadline set now would cut.
 	iw.mu.Lock()
-	done := iw.done
-	iw.mu.Unlock()
-	if done {
+	defer iw.mu.Unlock()
+	if iw.done {
 		return
 	}
 	iw.fired.Store(true)
 	iw.cancel(errResponseIdle)
 	// A write blocked on a client that stopped reading returns at once.
-	iw.rc.SetWriteDeadline(time.Now())
+	http.NewResponseController(iw.w).SetWriteDeadline(time.Now())
 }
 
 // expired reports whether the watch ended the response.

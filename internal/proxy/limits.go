@@ -96,7 +96,9 @@ func FeatureScope(id apikey.ID, feature string) string {
 // to feature.
 func (l *StoreLimiter) Limits(key *apikey.Key, principal *apikey.Principal, feature string) []ratelimit.Limit {
 	own := withDefaults(key.Limits, l.cfg.Audiences[principal.Audience])
-	limits := ratelimit.AppendLimits(nil, ratelimit.KeyScope(key.ID), own)
+	// Room for every kind of limit (seven) for the key, the key's feature
+	// and the principal: one allocation, not one per doubling.
+	limits := ratelimit.AppendLimits(make([]ratelimit.Limit, 0, 3*7), ratelimit.KeyScope(key.ID), own)
 	if fl, ok := l.cfg.Features[feature]; ok {
 		limits = ratelimit.AppendLimits(limits, FeatureScope(key.ID, feature), fl)
 	}

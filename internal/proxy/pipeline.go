@@ -45,18 +45,21 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, 
 			body = p.req.Canonical(p.req.Model) // datasets are not rewritten; the model field, if any, stays
 		}
 	}
-	pathValue := r.PathValue
-	if p.datasetParam != "" {
-		pathValue = func(name string) string {
-			if name == p.datasetParam {
-				return d.Resource
+	target := rt.targets[d.Feature] // made once for routes without path parameters
+	if target == nil {
+		pathValue := r.PathValue
+		if p.datasetParam != "" {
+			pathValue = func(name string) string {
+				if name == p.datasetParam {
+					return d.Resource
+				}
+				return r.PathValue(name)
 			}
-			return r.PathValue(name)
 		}
+		target = newURLTarget(rt.upstreamURL(up, pathValue))
 	}
-	target := rt.upstreamURL(up, pathValue)
 	c := &call{requestID: req.id, key: &req.verified.Key, rt: rt, feature: d.Feature, body: body,
-		start: req.start, began: req.began, res: res, target: &urlTarget{scheme: target.Scheme, host: target.Host, path: target.Path},
+		start: req.start, began: req.began, res: res, target: target,
 		principal: &req.verified.Principal, model: d.Resource}
 	if p.req != nil {
 		c.inputEstimate, c.stripUsage = p.req.InputTokens, p.req.InjectsStreamUsage()
@@ -66,10 +69,15 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, 
 		var cancel context.CancelCauseFunc
 		ctx, cancel = context.WithCancelCause(ctx)
 		defer cancel(nil)
-		c.idle = &idleWatch{d: g.responseIdle, cancel: cancel, rc: http.NewResponseController(w)}
+		// The watch and its writer live in the call: no allocation of
+		// their own on the hot path.
+		c.idleWatch = idleWatch{d: g.responseIdle, cancel: cancel, w: w}
+		c.idle = &c.idleWatch
 		defer c.idle.stop()
-		fw = &idleWriter{ResponseWriter: w, watch: c.idle}
+		c.idleWriter = idleWriter{ResponseWriter: w, watch: c.idle}
+		fw = &c.idleWriter
 	}
+	c.out = fw
 	up.proxy.ServeHTTP(fw, r.WithContext(ctx))
 	return nil
 }

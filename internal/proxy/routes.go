@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/scopegate/scopegate/internal/apikey"
 	"github.com/scopegate/scopegate/internal/config"
@@ -30,6 +31,10 @@ type route struct {
 	dataset    datasetSource
 	candidates []*policy.Feature
 	upstreams  map[string]*upstream // by feature name
+	// targets are where the route's calls go, by feature name, for
+	// routes whose upstream path has no parameters to fill: made once,
+	// not per request.
+	targets map[string]*urlTarget
 }
 
 // datasetSource is "body.<field>" or "path.<param>" parsed.
@@ -72,6 +77,9 @@ func buildTable(cfg *config.Config, ups map[string]*upstream) (*table, error) {
 			}
 			rt.candidates = append(rt.candidates, pf)
 			rt.upstreams[name] = u
+			if !strings.Contains(rt.path, "{") {
+				rt.targets[name] = newURLTarget(rt.upstreamURL(u, nil))
+			}
 		}
 	}
 	return t, nil
@@ -96,7 +104,7 @@ func (t *table) routeFor(e config.Endpoint, u *upstream) (*route, error) {
 		}
 		return have, nil
 	}
-	rt.upstreams = map[string]*upstream{}
+	rt.upstreams, rt.targets = map[string]*upstream{}, map[string]*urlTarget{}
 	t.routes[key] = &rt
 	return &rt, nil
 }
@@ -136,6 +144,10 @@ func (rt *route) upstreamURL(u *upstream, pathValue func(string) string) *url.UR
 	}
 	out.RawPath = ""
 	return &out
+}
+
+func newURLTarget(u *url.URL) *urlTarget {
+	return &urlTarget{scheme: u.Scheme, host: u.Host, path: u.Path}
 }
 
 // fillPath replaces each {name} in pattern with its value.
@@ -194,6 +206,10 @@ type routeHit struct {
 	found  bool
 	header http.Header
 }
+
+// routeHits holds routeHits for reuse: ServeMux takes its writer as an
+// interface, so a routeHit made per request would be an allocation.
+var routeHits = sync.Pool{New: func() any { return new(routeHit) }}
 
 func (h *routeHit) Header() http.Header {
 	if h.header == nil {

@@ -123,6 +123,9 @@ type envOptions struct {
 	config string
 	// metrics, if set, is the gateway's Metrics.
 	metrics proxy.Metrics
+	// transport, if set, replaces every upstream's connection pool
+	// (in-process benchmarks).
+	transport http.RoundTripper
 }
 
 func newTestEnv(tb testing.TB, opts envOptions) *testEnv {
@@ -153,15 +156,16 @@ func newTestEnv(tb testing.TB, opts envOptions) *testEnv {
 		auditor = opts.auditor
 	}
 	e.gw, err = proxy.New(proxy.Config{
-		Logger:   slog.New(slog.DiscardHandler),
-		Config:   cfg,
-		Verifier: apikey.NewVerifier(lookup, hasher, e.clock.Now),
-		Used:     noMarks{},
-		Auditor:  auditor,
-		Limiter:  opts.limiter,
-		Privacy:  opts.privacy,
-		Metrics:  opts.metrics,
-		Now:      e.clock.Now,
+		Logger:    slog.New(slog.DiscardHandler),
+		Config:    cfg,
+		Verifier:  apikey.NewVerifier(lookup, hasher, e.clock.Now),
+		Used:      noMarks{},
+		Auditor:   auditor,
+		Limiter:   opts.limiter,
+		Privacy:   opts.privacy,
+		Metrics:   opts.metrics,
+		Transport: opts.transport,
+		Now:       e.clock.Now,
 	})
 	if err != nil {
 		tb.Fatalf("proxy.New: %v", err)

@@ -211,6 +211,20 @@ func (s Scope) String() string {
 	return s.Feature + ":" + s.Resource.String()
 }
 
+// appendText appends s.String() to b.
+func (s Scope) appendText(b []byte) []byte {
+	b = append(b, s.Feature...)
+	if s.Resource.All() {
+		return b
+	}
+	b = append(b, ':')
+	b = append(b, s.Resource.Name...)
+	if s.Resource.Prefix {
+		b = append(b, '*')
+	}
+	return b
+}
+
 // IsZero reports whether s is the zero Scope.
 func (s Scope) IsZero() bool { return s.Feature == "" }
 

@@ -1,6 +1,7 @@
 package scope
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -55,7 +56,7 @@ func MustParseSet(ss ...string) Set {
 // normalize sorts scopes and drops duplicates and scopes that another scope
 // in the slice covers.
 func normalize(scopes []Scope) Set {
-	slices.SortFunc(scopes, func(a, b Scope) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(scopes, compareText)
 	out := scopes[:0]
 	for i, s := range scopes {
 		covered := false
@@ -73,6 +74,14 @@ func normalize(scopes []Scope) Set {
 		return Set{}
 	}
 	return Set{scopes: slices.Clip(out)}
+}
+
+// compareText orders scopes as strings.Compare orders their String forms,
+// without making them: normalize runs on every request, when a key's
+// scopes are narrowed by its principal's ceiling.
+func compareText(a, b Scope) int {
+	var ba, bb [128]byte
+	return bytes.Compare(a.appendText(ba[:0]), b.appendText(bb[:0]))
 }
 
 // Len returns the number of scopes in s.
@@ -105,6 +114,17 @@ func (s Set) Allows(f, r string) bool {
 		}
 	}
 	return false
+}
+
+// Granting returns the first scope of s, in its order, that grants
+// resource r of feature f, and false if none does.
+func (s Set) Granting(f, r string) (Scope, bool) {
+	for _, sc := range s.scopes {
+		if sc.Allows(f, r) {
+			return sc, true
+		}
+	}
+	return Scope{}, false
 }
 
 // Has reports whether s grants everything the scope t grants.
@@ -148,6 +168,15 @@ func (s Set) Outside(ceiling Set) []Scope {
 // Intersect returns the set granting exactly what both s and t grant. It is
 // how a key's scopes are narrowed by its principal's ceiling.
 func (s Set) Intersect(t Set) Set {
+	if s.coveredBy(t) {
+		// Every scope of s is granted by t, so the intersection is s:
+		// each scope of s meets the scope of t that covers it in itself,
+		// and every other piece is covered by a scope of s and dropped
+		// by normalize. This is the common case (a key within its
+		// principal's ceiling), checked on every request, and it
+		// allocates nothing.
+		return s
+	}
 	var out []Scope
 	for _, a := range s.scopes {
 		for _, b := range t.scopes {
@@ -160,6 +189,23 @@ func (s Set) Intersect(t Set) Set {
 		}
 	}
 	return normalize(out)
+}
+
+// coveredBy reports whether every scope of s is covered by a scope of t,
+// when every pattern of both is in its canonical form (the zero Pattern
+// for every resource, as Parse makes it): then s.Intersect(t) is s.
+func (s Set) coveredBy(t Set) bool {
+	for _, b := range t.scopes {
+		if b.Resource.All() && b.Resource.Prefix {
+			return false
+		}
+	}
+	for _, a := range s.scopes {
+		if a.Resource.All() && a.Resource.Prefix || !t.Has(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // Union returns the set granting what s or t grants.

@@ -429,3 +429,95 @@ func TestSetJSON(t *testing.T) {
 		}
 	})
 }
+
+// TestCompareText checks that normalize's order is the order of the
+// scopes' String forms, which it compares without making them.
+func TestCompareText(t *testing.T) {
+	scopes := []Scope{
+		{Feature: "chat"}, {Feature: "chat", Resource: Pattern{Name: "gpt-4o"}},
+		{Feature: "chat", Resource: Pattern{Name: "gpt-4o", Prefix: true}},
+		{Feature: "chat", Resource: Pattern{Name: "gpt", Prefix: true}},
+		{Feature: "chat", Resource: Pattern{Prefix: true}}, {Feature: "chat-x"}, {Feature: "cha"},
+		{Feature: "code", Resource: Pattern{Name: strings.Repeat("m", 200)}},
+		{Feature: "code", Resource: Pattern{Name: strings.Repeat("m", 200), Prefix: true}},
+	}
+	for _, a := range scopes {
+		for _, b := range scopes {
+			if got, want := compareText(a, b), strings.Compare(a.String(), b.String()); got != want {
+				t.Errorf("compareText(%s, %s) = %d, want %d", a, b, got, want)
+			}
+		}
+	}
+}
+
+func TestSetGranting(t *testing.T) {
+	s := MustParseSet("chat:gpt-4o", "chat:o3-*", "code")
+	tests := []struct {
+		feature, resource string
+		want              string
+		ok                bool
+	}{
+		{"chat", "gpt-4o", "chat:gpt-4o", true},
+		{"chat", "o3-mini", "chat:o3-*", true},
+		{"code", "claude-haiku-4-5", "code", true},
+		{"chat", "gpt-4o-mini", "", false},
+		{"search", "", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := s.Granting(tt.feature, tt.resource)
+		if ok != tt.ok || (ok && got.String() != tt.want) || (!ok && !got.IsZero()) {
+			t.Errorf("Granting(%q, %q) = %v, %v; want %q, %v", tt.feature, tt.resource, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestIntersectCoveredMatchesGeneral checks Intersect's shortcut, for a
+// set within the other, against the general intersection on every pair of
+// sets drawn from a pool of scopes.
+func TestIntersectCoveredMatchesGeneral(t *testing.T) {
+	pool := []string{"chat", "chat:gpt-4o", "chat:gpt-4o-mini", "chat:gpt-*", "chat:gpt-4o*", "chat:o3-*",
+		"code", "code:claude-*", "search:hr-docs"}
+	general := func(s, u Set) Set {
+		var out []Scope
+		for _, a := range s.scopes {
+			for _, b := range u.scopes {
+				if a.Feature != b.Feature {
+					continue
+				}
+				if p, ok := a.Resource.intersect(b.Resource); ok {
+					out = append(out, Scope{Feature: a.Feature, Resource: p})
+				}
+			}
+		}
+		return normalize(out)
+	}
+	var sets []Set
+	for mask := range 1 << len(pool) {
+		if mask%7 != 0 && mask%11 != 0 { // a spread of the 512 subsets
+			continue
+		}
+		var ss []string
+		for i, s := range pool {
+			if mask&(1<<i) != 0 {
+				ss = append(ss, s)
+			}
+		}
+		sets = append(sets, MustParseSet(ss...))
+	}
+	for _, s := range sets {
+		for _, u := range sets {
+			if got, want := s.Intersect(u), general(s, u); !slices.Equal(got.scopes, want.scopes) {
+				t.Errorf("(%s).Intersect(%s) = %s, want %s", s, u, got, want)
+			}
+		}
+	}
+	nonCanonical := NewSet(Scope{Feature: "chat", Resource: Pattern{Prefix: true}})
+	for _, u := range []Set{MustParseSet("chat"), MustParseSet("chat:gpt-*")} {
+		if got, want := nonCanonical.Intersect(u), general(nonCanonical, u); !slices.Equal(got.scopes, want.scopes) {
+			t.Errorf("(%#v).Intersect(%s) = %#v, want %#v", nonCanonical, u, got, want)
+		}
+		if got, want := u.Intersect(nonCanonical), general(u, nonCanonical); !slices.Equal(got.scopes, want.scopes) {
+			t.Errorf("(%s).Intersect(%#v) = %#v, want %#v", u, nonCanonical, got, want)
+		}
+	}
+}
