@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +35,7 @@ func newServeCmd(e *env) *cobra.Command {
 	var f serverFlags
 	var listen, adminListen string
 	var allowTruncated bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the gateway: the data plane and the admin API",
@@ -57,6 +60,13 @@ serve refuses to start unless its schema is at this binary's version; run
 				cfg.AdminListen = adminListen
 			}
 			cfg.Audit.AllowTruncated = allowTruncated
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return serve(cmd.Context(), e, cfg)
 		},
 	}
@@ -65,7 +75,24 @@ serve refuses to start unless its schema is at this binary's version; run
 	cmd.Flags().StringVar(&adminListen, "admin-listen", "", "admin API address (default 127.0.0.1:8081)")
 	cmd.Flags().BoolVar(&allowTruncated, "allow-truncated-audit", false,
 		"start even though the audit log has fewer records than its last signed checkpoint; recorded as an audit.override event")
+	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "",
+		"write a CPU profile of the whole run to this file when serve stops (for go tool pprof; docs/benchmarks.md)")
 	return cmd
+}
+
+// startCPUProfile profiles the process's CPU into path until the returned
+// function is called: how the hot path is profiled in the real binary,
+// under a real load (docs/benchmarks.md).
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func serve(ctx context.Context, e *env, cfg *config.Config) error {

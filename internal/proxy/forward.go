@@ -47,8 +47,6 @@ type call struct {
 	// stripUsage is set when the gateway asked an OpenAI stream for usage
 	// the client did not ask for: the usage chunk is removed on the way.
 	stripUsage bool
-	// bodyReader reads body to the upstream.
-	bodyReader bodyReader
 	// out is where the response goes, flushed before the call is
 	// settled.
 	out http.ResponseWriter
@@ -64,13 +62,6 @@ type call struct {
 type urlTarget struct {
 	scheme, host, path string
 }
-
-// bodyReader is the outbound request's body: the canonical body, read
-// from memory. It is part of the call, so that forwarding allocates no
-// reader.
-type bodyReader struct{ bytes.Reader }
-
-func (*bodyReader) Close() error { return nil }
 
 // jsonContentType is the Content-Type of every forwarded body.
 var jsonContentType = []string{"application/json"}
@@ -119,8 +110,11 @@ func (g *Gateway) rewrite(u *upstream) func(*httputil.ProxyRequest) {
 		// The upstream learns the gateway's request id, so its logs and the
 		// audit log can be joined.
 		out.Header.Set("X-Scopegate-Request-Id", c.requestID)
-		c.bodyReader.Reset(c.body)
-		out.Body = &c.bodyReader
+		// A body net/http knows to be in memory (io.NopCloser over a
+		// bytes.Reader) is written with its headers in one write; any
+		// other reader type has its headers flushed first, which costs a
+		// second write per request.
+		out.Body = io.NopCloser(bytes.NewReader(c.body))
 		out.ContentLength = int64(len(c.body))
 		out.TransferEncoding = nil
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c.body)), nil }
@@ -168,7 +162,7 @@ func (g *Gateway) modifyResponse(u *upstream) func(*http.Response) error {
 		stripUpstreamLimitHeaders(resp.Header)
 		setLimitHeaders(resp.Header, c.rt.api, c.res.Quotas(), g.now())
 		streamed := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-		m := &meteredBody{ReadCloser: resp.Body, g: g, c: c, status: resp.StatusCode,
+		m := &meteredBody{ReadCloser: resp.Body, g: g, c: c, status: resp.StatusCode, knownLength: resp.ContentLength >= 0,
 			streamed: streamed}
 		if streamed {
 			m.meter = provider.NewStreamMeter(c.rt.api, c.rt.endpoint)
@@ -217,9 +211,11 @@ type meteredBody struct {
 	c        *call
 	status   int
 	streamed bool
-	meter    *provider.StreamMeter // of a stream; nil otherwise
-	buf      *bytes.Buffer         // a whole non-streamed body, capped; from meterBuffers
-	eof      bool
+	// knownLength is set when the upstream's answer declared its length.
+	knownLength bool
+	meter       *provider.StreamMeter // of a stream; nil otherwise
+	buf         *bytes.Buffer         // a whole non-streamed body, capped; from meterBuffers
+	eof         bool
 	// cutAfter, when positive, is the output (in content events) past
 	// which the stream is cut (limits.cut_streams).
 	cutAfter int64
@@ -370,8 +366,14 @@ func (m *meteredBody) Close() error {
 	if m.streamed && (outcome == "client_abort" || outcome == "stream_cut" || outcome == "idle_timeout") {
 		charged = deliveredUsage(u, m.meter.Deltas(), m.c.inputEstimate)
 	}
-	// The answer reaches the client before the usage event is written.
-	m.c.flushOut()
+	// The answer reaches the client before the call is settled (a
+	// round trip to Redis with shared limits). Only when its length is
+	// known: flushing an answer of unknown length would make it chunked,
+	// a second write for its last chunk, while unflushed a small one goes
+	// out in one write with a Content-Length when the handler returns.
+	if m.knownLength {
+		m.c.flushOut()
+	}
 	m.g.settle(m.c, m.status, charged, outcome)
 	return err
 }
