@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 )
 
 // runCmd runs a command line through run and returns its stdout; it fails
@@ -33,22 +31,7 @@ func startServeOn(t *testing.T, dataDir string) *gateway {
 	t.Helper()
 	g := &gateway{t: t, dataDir: dataDir, logs: &syncBuffer{}, done: make(chan error, 1)}
 	args := []string{"scopegate", "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
-	started := make(chan serveInfo, 1)
-	e := &env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: g.logs, stderr: g.logs,
-		hooks: &testHooks{started: started}}
-	go func() { g.done <- runWithHooks(ctx, args, e) }()
-	select {
-	case g.info = <-started:
-	case err := <-g.done:
-		cancel()
-		t.Fatalf("serve exited before starting: %v\n%s", err, g.logs)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatalf("serve did not start\n%s", g.logs)
-	}
-	t.Cleanup(g.stop)
+	launchServe(t, g, args, nil, &testHooks{})
 	return g
 }
 

@@ -111,6 +111,33 @@ var backends = []backend{
 	}},
 }
 
+// launchServe runs "scopegate serve" with args in-process for g, with the
+// variables vars and the test hooks h (its started channel is set here,
+// and its clock to g's when g has one and h has none), waits until it is
+// serving, and stops it at the end of the test.
+func launchServe(t *testing.T, g *gateway, args []string, vars map[string]string, h *testHooks) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	started := make(chan serveInfo, 1)
+	h.started = started
+	if h.now == nil && g.clock != nil {
+		h.now = g.clock.Now
+	}
+	e := &env{getenv: func(k string) string { return vars[k] }, stdin: strings.NewReader(""), stdout: g.logs, stderr: g.logs, hooks: h}
+	go func() { g.done <- runWithHooks(ctx, args, e) }()
+	select {
+	case g.info = <-started:
+	case err := <-g.done:
+		cancel()
+		t.Fatalf("serve exited before starting: %v\n%s", err, g.logs)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("serve did not start\n%s", g.logs)
+	}
+	t.Cleanup(g.stop)
+}
+
 // startGateway runs "scopegate serve" on free ports with a temporary data
 // directory and the backend's config, and waits until it is serving.
 func startGateway(t *testing.T, be backend) *gateway {
@@ -125,20 +152,7 @@ func startGateway(t *testing.T, be backend) *gateway {
 		}
 		args = append(args, "--config", path)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
-	started := make(chan serveInfo, 1)
-	e := &env{getenv: func(k string) string { return vars[k] }, stdin: strings.NewReader(""), stdout: g.logs, stderr: g.logs,
-		hooks: &testHooks{now: g.clock.Now, started: started}}
-	go func() { g.done <- runWithHooks(ctx, args, e) }()
-	select {
-	case g.info = <-started:
-	case err := <-g.done:
-		t.Fatalf("serve exited before starting: %v\n%s", err, g.logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not start\n%s", g.logs)
-	}
-	t.Cleanup(g.stop)
+	launchServe(t, g, args, vars, &testHooks{})
 	if g.info.AdminKey == "" {
 		t.Fatal("serve on a new data directory reported no admin key")
 	}

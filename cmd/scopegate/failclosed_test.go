@@ -148,22 +148,8 @@ func startGatewayWithHooks(t *testing.T, dataDir, cfgText string, h *testHooks) 
 	}
 	args := []string{"scopegate", "serve", "--config", path, "--data-dir", dataDir,
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
-	started := make(chan serveInfo, 1)
-	h.now, h.started = g.clock.Now, started
-	e := &env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: g.logs, stderr: g.logs, hooks: h}
-	go func() { g.done <- runWithHooks(ctx, args, e) }()
-	select {
-	case g.info = <-started:
-	case err := <-g.done:
-		cancel()
-		t.Fatalf("serve exited before starting: %v\n%s", err, g.logs)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatalf("serve did not start\n%s", g.logs)
-	}
-	t.Cleanup(g.stop)
+	h.now = g.clock.Now
+	launchServe(t, g, args, nil, h)
 	return g
 }
 

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/scopegate/scopegate/internal/datadir"
 	"github.com/scopegate/scopegate/internal/metrics/metricstest"
@@ -78,21 +76,6 @@ func startServeIn(t *testing.T, dataDir, cfgText string, vars map[string]string)
 	g := &gateway{t: t, dataDir: dataDir, clock: newTestClock(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	args := []string{"scopegate", "serve", "--config", writeConfig(t, cfgText), "--data-dir", dataDir,
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
-	started := make(chan serveInfo, 1)
-	e := &env{getenv: func(k string) string { return vars[k] }, stdin: strings.NewReader(""), stdout: g.logs, stderr: g.logs,
-		hooks: &testHooks{now: g.clock.Now, started: started}}
-	go func() { g.done <- runWithHooks(ctx, args, e) }()
-	select {
-	case g.info = <-started:
-	case err := <-g.done:
-		cancel()
-		t.Fatalf("serve exited before starting: %v\n%s", err, g.logs)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatalf("serve did not start\n%s", g.logs)
-	}
-	t.Cleanup(g.stop)
+	launchServe(t, g, args, vars, &testHooks{})
 	return g
 }

@@ -133,25 +133,11 @@ func startServeHooks(t *testing.T, cfgText string, vars map[string]string, hook 
 	}
 	args := []string{"scopegate", "serve", "--config", path, "--data-dir", g.dataDir,
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
-	started := make(chan serveInfo, 1)
-	e := &env{getenv: func(k string) string { return vars[k] }, stdin: strings.NewReader(""), stdout: g.logs, stderr: g.logs,
-		hooks: &testHooks{now: g.clock.Now, started: started}}
+	h := &testHooks{now: g.clock.Now}
 	if hook != nil {
-		hook(e.hooks)
+		hook(h)
 	}
-	go func() { g.done <- runWithHooks(ctx, args, e) }()
-	select {
-	case g.info = <-started:
-	case err := <-g.done:
-		cancel()
-		t.Fatalf("serve exited before starting: %v\n%s", err, g.logs)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatalf("serve did not start\n%s", g.logs)
-	}
-	t.Cleanup(g.stop)
+	launchServe(t, g, args, vars, h)
 	return g
 }
 
