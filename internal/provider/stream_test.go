@@ -361,16 +361,24 @@ func TestStreamMeterDeltas(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := []byte(tt.stream)
-			for k := range len(s) + 1 {
-				m := NewStreamMeter(tt.api, tt.endpoint)
-				m.Write(s[:k])
-				m.Write(s[k:])
+			meterEverySplit(tt.api, tt.endpoint, tt.stream, func(k int, m *StreamMeter) {
 				if got := m.Deltas(); got != tt.want {
 					t.Fatalf("split at %d: Deltas() = %d, want %d", k, got, tt.want)
 				}
-			}
+			})
 		})
+	}
+}
+
+// meterEverySplit meters stream in two pieces, split at every byte, and
+// hands each meter to check with the split.
+func meterEverySplit(api API, endpoint, stream string, check func(k int, m *StreamMeter)) {
+	s := []byte(stream)
+	for k := range len(s) + 1 {
+		m := NewStreamMeter(api, endpoint)
+		m.Write(s[:k])
+		m.Write(s[k:])
+		check(k, m)
 	}
 }
 
@@ -397,15 +405,11 @@ func TestStreamMeterEnded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := []byte(tt.stream)
-			for k := range len(s) + 1 {
-				m := NewStreamMeter(tt.api, tt.endpoint)
-				m.Write(s[:k])
-				m.Write(s[k:])
+			meterEverySplit(tt.api, tt.endpoint, tt.stream, func(k int, m *StreamMeter) {
 				if got := m.Ended(); got != tt.want {
 					t.Fatalf("split at %d: Ended() = %v, want %v", k, got, tt.want)
 				}
-			}
+			})
 		})
 	}
 }
