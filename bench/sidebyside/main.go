@@ -44,19 +44,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/loadgen"
 )
 
-// latency mirrors the latency summaries of "scopegate bench --json", in
+// latency is the latency summary of "scopegate bench --json", in
 // microseconds.
-type latency struct {
-	Count int64   `json:"count"`
-	P50   float64 `json:"p50"`
-	P90   float64 `json:"p90"`
-	P99   float64 `json:"p99"`
-	P999  float64 `json:"p999"`
-	Max   float64 `json:"max"`
-	Mean  float64 `json:"mean"`
-}
+type latency = loadgen.Latency
 
 // summary is the part of a "scopegate bench --json" summary used here.
 type summary struct {

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/metrics/metricstest"
 )
 
 // Slow and broken peers (issue 8) through the real listener: clients that
@@ -209,7 +211,7 @@ func TestSlowAndBrokenPeers(t *testing.T) {
 		}
 	}
 	base := countResources(t)
-	idleTimeouts := &metricCounter{t: t, url: "http://" + p.info.AdminAddr + "/metrics", name: "scopegate_requests_total", label: `reason="idle_timeout"`}
+	idleTimeouts := &metricCounter{url: "http://" + p.info.AdminAddr + "/metrics", name: "scopegate_requests_total", label: "reason", value: "idle_timeout"}
 
 	dial := func(t *testing.T) net.Conn {
 		t.Helper()
@@ -364,32 +366,12 @@ func TestSlowAndBrokenPeers(t *testing.T) {
 	p.verifyAudit(t)
 }
 
-// metricCounter reads the sum of a counter's series matching a label from
-// /metrics, and checks how much it grew since the last check.
+// metricCounter is the sum of a counter's series with one label value,
+// read from /metrics; expect checks how much it grew since the last check.
 type metricCounter struct {
-	t           *testing.T
-	url         string
-	name, label string
-	last        float64
-}
-
-func (m *metricCounter) read(t *testing.T) float64 {
-	t.Helper()
-	resp, err := http.Get(m.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var sum float64
-	for line := range strings.Lines(string(b)) {
-		if strings.HasPrefix(line, m.name+"{") && strings.Contains(line, m.label) {
-			var v float64
-			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
-			sum += v
-		}
-	}
-	return sum
+	url                string
+	name, label, value string
+	last               float64
 }
 
 // expect waits up to a few seconds for the counter to have grown by n.
@@ -397,12 +379,12 @@ func (m *metricCounter) expect(t *testing.T, n float64) {
 	t.Helper()
 	var got float64
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if got = m.read(t) - m.last; got >= n {
+		if got = metricstest.Fetch(t, m.url).Sum(m.name, m.label, m.value) - m.last; got >= n {
 			break
 		}
 	}
 	if got != n {
-		t.Errorf("%s{%s} grew by %v, want %v", m.name, m.label, got, n)
+		t.Errorf("%s{%s=%q} grew by %v, want %v", m.name, m.label, m.value, got, n)
 	}
 	m.last += got
 }

@@ -51,9 +51,9 @@ type call struct {
 	// settled.
 	out http.ResponseWriter
 	// idle ends the response if it stops moving
-	// (proxy.response_idle_timeout); nil when that is off.
-	idle       *idleWatch
-	idleWatch  idleWatch
+	// (proxy.response_idle_timeout); its zero value, unused, when that is
+	// off. idleWriter is the client writer it watches.
+	idle       idleWatch
 	idleWriter idleWriter
 
 	once sync.Once
@@ -363,7 +363,7 @@ func (m *meteredBody) Close() error {
 			logRequestID, m.c.requestID, logUpstream, m.c.target.host)
 	}
 	charged := u
-	if m.streamed && (outcome == "client_abort" || outcome == "stream_cut" || outcome == "idle_timeout") {
+	if m.streamed && endedEarly(outcome) {
 		charged = deliveredUsage(u, m.meter.Deltas(), m.c.inputEstimate)
 	}
 	// The answer reaches the client before the call is settled (a
@@ -387,6 +387,13 @@ func (c *call) flushOut() {
 	if c.out != nil {
 		http.NewResponseController(c.out).Flush()
 	}
+}
+
+// endedEarly reports whether a call's outcome means its answer stopped
+// before its end: what was delivered is then charged, and its tokens are
+// the gateway's count, not the upstream's.
+func endedEarly(outcome string) bool {
+	return outcome == "client_abort" || outcome == "stream_cut" || outcome == "idle_timeout"
 }
 
 // deliveredUsage is what a stream that ended early is charged: its input
@@ -438,7 +445,7 @@ func (g *Gateway) settle(c *call, status int, u provider.Usage, outcome string) 
 		g.countUsage(c, u)
 		// Tokens of a stream that ended early are the gateway's count of
 		// what it delivered, not the upstream's: recorded as not known.
-		known := u.Known && outcome != "client_abort" && outcome != "stream_cut" && outcome != "idle_timeout"
+		known := u.Known && !endedEarly(outcome)
 		e := audit.Usage{RequestID: c.requestID, KeyID: string(c.key.ID), Status: status,
 			InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, UsageKnown: known,
 			Latency: g.now().Sub(c.start), Outcome: outcome}

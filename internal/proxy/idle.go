@@ -35,7 +35,7 @@ type idleWatch struct {
 // start arms the watch; it is called when the upstream's headers come,
 // since the wait for them is bounded by the upstream's own timeout.
 func (iw *idleWatch) start() {
-	if iw == nil {
+	if iw.off() {
 		return
 	}
 	iw.mu.Lock()
@@ -48,7 +48,7 @@ func (iw *idleWatch) start() {
 
 // touch re-arms the watch after a write reached the client.
 func (iw *idleWatch) touch() {
-	if iw == nil {
+	if iw.off() {
 		return
 	}
 	iw.mu.Lock()
@@ -60,7 +60,7 @@ func (iw *idleWatch) touch() {
 
 // stop disarms the watch when the response has ended.
 func (iw *idleWatch) stop() {
-	if iw == nil {
+	if iw.off() {
 		return
 	}
 	iw.mu.Lock()
@@ -88,8 +88,12 @@ func (iw *idleWatch) expire() {
 
 // expired reports whether the watch ended the response.
 func (iw *idleWatch) expired() bool {
-	return iw != nil && iw.fired.Load()
+	return iw.fired.Load()
 }
+
+// off reports whether the watch is unused: proxy.response_idle_timeout is
+// off, or the call never armed it.
+func (iw *idleWatch) off() bool { return iw.d == 0 }
 
 // idleWriter is the ResponseWriter the reverse proxy writes the upstream's
 // response to: each write that returns re-arms the watch. Unwrap lets
@@ -110,7 +114,15 @@ func (w *idleWriter) Write(p []byte) (int, error) {
 // Flush sends what is buffered; ReverseProxy flushes stream events as
 // they arrive.
 func (w *idleWriter) Flush() {
-	if err := http.NewResponseController(w.ResponseWriter).Flush(); err == nil {
+	// The server's writer flushes with FlushError; anything else is asked
+	// through a ResponseController.
+	var err error
+	if f, ok := w.ResponseWriter.(interface{ FlushError() error }); ok {
+		err = f.FlushError()
+	} else {
+		err = http.NewResponseController(w.ResponseWriter).Flush()
+	}
+	if err == nil {
 		w.watch.touch()
 	}
 }

@@ -109,6 +109,13 @@ func (h *LeakHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	serve(w, r)
 }
 
+// tooManyLeakCalls answers a leak endpoint's rate limit: 429, try again
+// in a second.
+func tooManyLeakCalls(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", "1")
+	leakRefusal(w, http.StatusTooManyRequests, msg)
+}
+
 func writeLeakJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -168,8 +175,7 @@ func (h *LeakHandler) verifyLeak(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.verify.Allow() {
-		w.Header().Set("Retry-After", "1")
-		leakRefusal(w, http.StatusTooManyRequests, "too many checks")
+		tooManyLeakCalls(w, "too many checks")
 		return
 	}
 	body, ok := readLeakBody(w, r)
@@ -195,8 +201,7 @@ func (h *LeakHandler) verifyLeak(w http.ResponseWriter, r *http.Request) {
 func (h *LeakHandler) revokeLeaked(w http.ResponseWriter, r *http.Request) {
 	client := clientAddr(r)
 	if !h.reports.Allow(client.String()) {
-		w.Header().Set("Retry-After", "1")
-		leakRefusal(w, http.StatusTooManyRequests, "too many reports from this address")
+		tooManyLeakCalls(w, "too many reports from this address")
 		return
 	}
 	body, ok := readLeakBody(w, r)
@@ -235,8 +240,7 @@ type githubLabel struct {
 // key of ours (revoked now or before), false_positive for anything else.
 func (h *LeakHandler) githubReport(w http.ResponseWriter, r *http.Request) {
 	if !h.github.Allow() {
-		w.Header().Set("Retry-After", "1")
-		leakRefusal(w, http.StatusTooManyRequests, "too many reports")
+		tooManyLeakCalls(w, "too many reports")
 		return
 	}
 	body, ok := readLeakBody(w, r)

@@ -71,10 +71,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, req *request, 
 		defer cancel(nil)
 		// The watch and its writer live in the call: no allocation of
 		// their own on the hot path.
-		c.idleWatch = idleWatch{d: g.responseIdle, cancel: cancel, w: w}
-		c.idle = &c.idleWatch
+		c.idle = idleWatch{d: g.responseIdle, cancel: cancel, w: w}
 		defer c.idle.stop()
-		c.idleWriter = idleWriter{ResponseWriter: w, watch: c.idle}
+		c.idleWriter = idleWriter{ResponseWriter: w, watch: &c.idle}
 		fw = &c.idleWriter
 	}
 	c.out = fw
